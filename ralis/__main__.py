@@ -1,0 +1,3 @@
+from ralis.cli import main
+
+main()

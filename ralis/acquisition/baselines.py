@@ -1,0 +1,60 @@
+"""The classic baselines: random (U), entropy (H) and BALD (B) over candidate regions."""
+
+from __future__ import annotations
+
+import torch
+
+from ralis.acquisition.base import STRATEGIES, StepContext, pick_per_pool
+from ralis.acquisition.predict import bald_map, predict
+
+
+@STRATEGIES.register("random")
+class RandomStrategy:
+    """Uniform choice in each pool; runs no network."""
+
+    name = "random"
+    needs: frozenset[str] = frozenset()
+
+    def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        with ctx.timer("score"):
+            scores = torch.rand(pools.shape, generator=ctx.generator)
+            return pick_per_pool(pools, scores)
+
+
+def _best_region_mean(pools: torch.Tensor, ctx: StepContext, pixel_map: torch.Tensor) -> torch.Tensor:
+    """Pick, per pool, the region whose mean of ``pixel_map [n, H, W]`` is highest."""
+    _, row_of, local = ctx.image_index(pools)
+    region_scores = ctx.grid.region_mean(pixel_map)  # [n, R]
+    return pick_per_pool(pools, region_scores[row_of, local])
+
+
+@STRATEGIES.register("entropy")
+class EntropyStrategy:
+    """Highest mean pixel entropy over the region, one forward per candidate image."""
+
+    name = "entropy"
+    needs: frozenset[str] = frozenset({"forward"})
+
+    def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        images, _, _ = ctx.image_index(pools)
+        with ctx.timer("forward"):
+            pred = predict(ctx.model, ctx.images_u8[images], ctx.batch_size, ctx.device)
+        with ctx.timer("score"):
+            return _best_region_mean(pools, ctx, pred.entropy)
+
+
+@STRATEGIES.register("bald")
+class BaldStrategy:
+    """Highest mean BALD (MC-dropout mutual information) over the region, T samples."""
+
+    name = "bald"
+    needs: frozenset[str] = frozenset({"forward", "mc_dropout"})
+
+    def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        images, _, _ = ctx.image_index(pools)
+        with ctx.timer("forward"):
+            bmap = bald_map(
+                ctx.model, ctx.images_u8[images], ctx.mc_samples, ctx.batch_size, ctx.device
+            )
+        with ctx.timer("score"):
+            return _best_region_mean(pools, ctx, bmap)

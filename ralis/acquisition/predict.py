@@ -1,0 +1,86 @@
+"""Network inference for acquisition: one forward per image gives probabilities, entropy and
+predicted classes together; BALD re-runs only the dropout + classifier head T times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ralis.acquisition.scores import entropy_from_logits, pixel_entropy
+from ralis.data.base import normalize
+
+
+@dataclass
+class Prediction:
+    """Per-pixel outputs of one forward pass over ``n`` images."""
+
+    pred_ids: torch.Tensor  # [n, H, W] long, argmax class
+    entropy: torch.Tensor  # [n, H, W] float, Shannon entropy of the softmax (nats)
+
+
+def _batches(n: int, batch_size: int):
+    for start in range(0, n, batch_size):
+        yield slice(start, min(n, start + batch_size))
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, images_u8: torch.Tensor, batch_size: int = 16, device: str = "cpu"
+) -> Prediction:
+    """``images_u8 [n, 3, H, W]`` -> :class:`Prediction` (eval mode, no grad, one forward each)."""
+    model.eval()
+    preds, ents = [], []
+    for sl in _batches(images_u8.shape[0], batch_size):
+        logits = model(normalize(images_u8[sl]).to(device))
+        probs, ent = entropy_from_logits(logits)
+        preds.append(probs.argmax(1).cpu())
+        ents.append(ent.cpu())
+    return Prediction(torch.cat(preds), torch.cat(ents))
+
+
+def _set_dropout(model: nn.Module, active: bool) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.train(active)
+
+
+@torch.no_grad()
+def bald_map(
+    model: nn.Module,
+    images_u8: torch.Tensor,
+    samples: int = 20,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> torch.Tensor:
+    """BALD per pixel from ``samples`` MC-dropout passes: ``[n, 3, H, W]`` -> ``[n, H, W]``.
+
+    Networks with ``forward_features``/``forward_head`` compute the features once and run only
+    dropout + classifier T times; other modules run T full forwards with their dropout layers on.
+    Means are accumulated on the fly, so memory does not grow with T.
+    """
+    model.eval()
+    shared = hasattr(model, "forward_features") and hasattr(model, "forward_head")
+    out = []
+    for sl in _batches(images_u8.shape[0], batch_size):
+        x = normalize(images_u8[sl]).to(device)
+        size = tuple(x.shape[-2:])
+        feats = model.forward_features(x) if shared else None
+        if not shared:
+            _set_dropout(model, True)
+        mean_probs = mean_entropy = None
+        for _ in range(samples):
+            if shared:
+                logits = model.forward_head(feats, size, mc_dropout=True)
+            else:
+                logits = model(x)
+            probs, ent = entropy_from_logits(logits)
+            mean_probs = probs if mean_probs is None else mean_probs.add_(probs)
+            mean_entropy = ent if mean_entropy is None else mean_entropy.add_(ent)
+        if not shared:
+            _set_dropout(model, False)
+        mean_probs /= samples
+        mean_entropy /= samples
+        out.append((pixel_entropy(mean_probs) - mean_entropy).clamp_min(0).cpu())
+    return torch.cat(out)

@@ -1,0 +1,221 @@
+"""The ``ralis`` command line. User mistakes print one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ralis.config import PRESETS, RunConfig, apply_overrides, get_preset, validate
+from ralis.errors import RalisError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Region-based active learning for semantic segmentation (RALIS and baselines).",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+# ------------------------------------------------------------------------- shared options
+Preset = Annotated[str, typer.Option(help=f"Starting config: {', '.join(PRESETS.names())}.")]
+Dataset = Annotated[str | None, typer.Option(
+    help="Dataset: camvid, cityscapes, folder, synthetic (default: the preset's).")]
+DataRoot = Annotated[Path | None, typer.Option(
+    "--data-root", help="Dataset folder (or the description file for `folder`).")]
+Seed = Annotated[int, typer.Option(help="Seed of the run (pools, training order, dropout).")]
+Out = Annotated[Path | None, typer.Option(help="Run directory (default: runs/<command>-<preset>-s<seed>).")]
+Device = Annotated[str | None, typer.Option(help="Torch device: cpu, cuda, cuda:1 (default: the preset's).")]
+Resolution = Annotated[str | None, typer.Option(help="Working resolution HxW, e.g. 180x240.")]
+RegionSize = Annotated[str | None, typer.Option(
+    "--region-size", help="Region size hxw in pixels at the working resolution, e.g. 45x40.")]
+Sets = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override any config field: --set train.lr=0.01 (repeatable).")]
+Resume = Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")]
+Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+
+
+def build_config(
+    preset: str, dataset: str | None = None, data_root: Path | None = None, seed: int = 0,
+    device: str | None = None, resolution: str | None = None, region_size: str | None = None,
+    sets: list[str] | None = None, extra: list[str] | None = None,
+) -> RunConfig:
+    cfg = replace(get_preset(preset), seed=seed)
+    assignments = list(extra or [])
+    if dataset:
+        assignments.append(f"data.dataset={dataset}")
+    if data_root:
+        assignments.append(f"data.root={data_root}")
+    if device:
+        assignments.append(f"device={device}")
+    if resolution:
+        assignments.append(f"data.resolution={resolution}")
+    if region_size:
+        assignments.append(f"data.region_size={region_size}")
+    cfg = apply_overrides(cfg, assignments + list(sets or []))
+    if cfg.device != "cpu":
+        from ralis.loop.session import check_device
+
+        check_device(cfg.device)
+    return validate(cfg)
+
+
+def default_out(command: str, cfg: RunConfig, out: Path | None, suffix: str = "") -> Path:
+    return out or Path("runs") / f"{command}-{cfg.preset}{suffix}-s{cfg.seed}"
+
+
+def budgets_table(title: str, results: list[dict]) -> Table:
+    table = Table(title=title)
+    table.add_column("strategy")
+    budgets = sorted({b["regions"] for r in results for b in r["budgets"]})
+    for b in budgets:
+        table.add_column(f"{b} regions", justify="right")
+    for r in results:
+        by = {b["regions"]: b for b in r["budgets"]}
+        table.add_row(r["strategy"], *[
+            f"{100 * by[b]['miou']:.2f} ({100 * by[b]['pixel_fraction']:.1f}% px)" if b in by else ""
+            for b in budgets
+        ])
+    return table
+
+
+def per_class_table(result: dict) -> Table:
+    last = result["budgets"][-1]
+    table = Table(title=f"{result['strategy']}: per-class IoU (%) at {last['regions']} regions")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    table.add_column("labelled px %", justify="right")
+    dist = last.get("class_distribution") or {}
+    for name, v in last["iou"].items():
+        share = dist.get(name)
+        table.add_row(name, "-" if v is None else f"{100 * v:.2f}",
+                      "" if share is None else f"{100 * share:.2f}")
+    return table
+
+
+# ------------------------------------------------------------------------------- commands
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Pretrain on synthetic street scenes, then compare random, entropy and BALD (a few minutes)."""
+    from ralis.data.protocol import load_protocol
+    from ralis.loop.pretrain import pretrain
+    from ralis.loop.simulate import simulate
+
+    cfg = build_config("synthetic-demo", seed=seed)
+    console.print(f"[bold]ralis demo[/bold]: synthetic street scenes, preset synthetic-demo, "
+                  f"seed {seed}, run directory {out}")
+    proto = load_protocol(cfg.data, not quiet)
+    theta0 = pretrain(cfg, out / "pretrain", resume=True, progress=not quiet, proto=proto)
+    results = []
+    for strategy in ("random", "entropy", "bald"):
+        results.append(simulate(cfg, strategy, out / strategy, pretrained=theta0, resume=True,
+                                progress=not quiet, proto=proto))
+    console.print(budgets_table("test mIoU (%) by labelled regions", results))
+    best = max(results, key=lambda r: r["budgets"][-1]["miou"])
+    console.print(per_class_table(best))
+    console.print(f"results: {out}/<strategy>/results.json")
+
+
+@app.command(name="pretrain")
+def pretrain_cmd(
+    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
+    seed: Seed = 0, out: Out = None, device: Device = None, resolution: Resolution = None,
+    region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
+) -> None:
+    """Train the start model θ0 on the labelled start set D_T (early stopping on D_R)."""
+    from ralis.loop.pretrain import pretrain
+
+    cfg = build_config(preset, dataset, data_root, seed, device, resolution, region_size, set_)
+    out = default_out("pretrain", cfg, out)
+    path = pretrain(cfg, out, resume=resume, progress=not quiet)
+    import json
+
+    m = json.loads((path.parent / "metrics.json").read_text())
+    console.print(f"θ0 saved to {path}: val mIoU {100 * m['val_miou']:.2f}, "
+                  f"test mIoU {100 * m['test_miou']:.2f} ({m['epochs']} epochs)")
+
+
+@app.command()
+def simulate(
+    strategy: Annotated[str, typer.Option(help="random, entropy, bald or ralis.")] = "random",
+    budgets: Annotated[str | None, typer.Option(
+        help="Comma-separated labelled-region budgets, e.g. 480,960,1440.")] = None,
+    pool_size: Annotated[int | None, typer.Option(
+        "--pool-size", help="Candidates per pool N for this strategy.")] = None,
+    pretrained: Annotated[Path | None, typer.Option(
+        help="θ0 from `ralis pretrain` (default: pretrain into <out>/pretrain).")] = None,
+    policy: Annotated[Path | None, typer.Option(help="policy.pt of `ralis train-agent`.")] = None,
+    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
+    seed: Seed = 0, out: Out = None, device: Device = None, resolution: Resolution = None,
+    region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
+) -> None:
+    """Run one active-learning simulation and write results.json in the run directory."""
+    from ralis.acquisition import STRATEGIES
+    from ralis.loop.simulate import simulate as run_simulation
+
+    STRATEGIES.get(strategy)
+    extra = []
+    if budgets:
+        extra.append(f"al.budgets={budgets}")
+    cfg = build_config(preset, dataset, data_root, seed, device, resolution, region_size, set_, extra)
+    if pool_size is not None:
+        cfg = apply_overrides(cfg, [f'al.pool_sizes={{"{strategy}": {pool_size}}}'])
+    kwargs = {"policy": policy} if policy is not None else {}
+    if strategy == "ralis" and policy is None:
+        raise RalisError("--strategy ralis needs --policy PATH (a policy.pt from `ralis train-agent`)")
+    out = default_out("simulate", cfg, out, f"-{strategy}")
+    results = run_simulation(cfg, strategy, out, pretrained, resume, not quiet, kwargs)
+    console.print(budgets_table(f"test mIoU (%) — {strategy}, seed {cfg.seed}", [results]))
+    console.print(f"results: {out / 'results.json'}")
+
+
+@app.command(name="upper-bound")
+def upper_bound_cmd(
+    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
+    seed: Seed = 0, out: Out = None, device: Device = None, resolution: Resolution = None,
+    region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
+) -> None:
+    """Full supervision with the same recipe (every training image fully labelled)."""
+    from ralis.loop.pretrain import upper_bound
+
+    cfg = build_config(preset, dataset, data_root, seed, device, resolution, region_size, set_)
+    out = default_out("upper-bound", cfg, out)
+    results = upper_bound(cfg, out, resume=resume, progress=not quiet)
+    console.print(per_class_table(results))
+    console.print(f"upper bound test mIoU {100 * results['budgets'][0]['miou']:.2f}; "
+                  f"results: {out / 'results.json'}")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except RalisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; continue with the same command and --resume", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""Typed, frozen run configuration, named presets, JSON round trip and ``--set`` overrides.
+
+Every field has a one-line comment; the resolved config is saved as ``config.json`` beside
+every run. Presets are functions of nothing: ``get_preset("camvid-cpu")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ralis.errors import ConfigError
+from ralis.registry import Registry
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "synthetic"  # dataset registry name: camvid, cityscapes, folder, synthetic
+    root: str | None = None  # dataset root (or description file for `folder`); None = default
+    resolution: tuple[int, int] | None = None  # working (H, W); None = native size
+    region_size: tuple[int, int] = (30, 40)  # region (h, w) in pixels at the working resolution
+    state_images: int = 10  # |D_S|: images whose regions form the RL state
+    dqn_train_images: int = 100  # |D_T|: labelled start set (θ0 pretraining, DQN training)
+    pool_images: int | None = None  # |D_V|: unlabelled pool (None = the rest of train)
+    train_split: str = "train"  # split the state set, D_T and the pool are drawn from
+    reward_split: str = "val"  # D_R: reward, per-step logging, early stopping
+    test_split: str = "test"  # reported numbers
+    split_seed: int = 0  # seed of the D_S / D_T / D_V split (fixed across AL seeds)
+    synthetic_images: tuple[int, int, int] = (120, 30, 40)  # synthetic train/val/test sizes
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "fpn_small"  # model registry name
+    dropout_p: float = 0.5  # MC-dropout probability before the classifier (BALD only)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 1e-3  # SGD lr of the segmentation net in the AL loop and final training
+    pretrain_lr: float = 5e-4  # SGD lr of θ0 pretraining and the upper bound
+    momentum: float = 0.95  # SGD momentum
+    weight_decay: float = 1e-4  # SGD weight decay
+    grad_clip: float = 4.0  # gradient-norm clip
+    lr_gamma: float = 0.998  # exponential lr decay per AL step / epoch
+    lr_steps_per_step: int = 2  # scheduler steps per AL step (the authors' code steps twice)
+    batch_size: int = 32  # crops per SGD step
+    crop_size: tuple[int, int] = (112, 112)  # training crop (h, w), always containing the region
+    eval_batch_size: int = 16  # images per inference batch
+    pretrain_epochs: int = 60  # max epochs of θ0 pretraining and the upper bound
+    pretrain_patience: int = 10  # early-stopping patience (epochs) for those
+    final_epochs: int = 40  # max epochs of the final training at each budget
+    final_patience: int = 8  # early-stopping patience of the final training
+    val_every: int = 1  # validate every this many epochs in pretraining/final training
+    iters_per_epoch: int | None = None  # cap on SGD steps per epoch (None = one pass)
+
+
+@dataclass(frozen=True)
+class ALConfig:
+    regions_per_step: int = 24  # K: regions labelled per step (one per pool)
+    pool_sizes: dict[str, int] = field(
+        default_factory=lambda: {"random": 50, "entropy": 10, "bald": 10, "ralis": 10}
+    )  # N per strategy: candidate regions per pool
+    default_pool_size: int = 10  # N for strategies not listed in pool_sizes
+    budgets: tuple[int, ...] = (480, 720, 960, 1200, 1440, 1920)  # labelled-region budgets
+    mc_samples: int = 20  # T: MC-dropout samples for BALD
+    eval_every: int = 1  # evaluate on D_R every this many AL steps (0 = never)
+    train_on_new_only: bool = True  # one pass on the K new regions per step (authors' setting)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    mode: str = "fixed"  # "faithful" (authors' behaviour) or "fixed" (corrected)
+    episodes: int = 100  # DQN-training episodes
+    episode_budget: int = 480  # regions labelled per episode on D_T
+    pool_size: int = 20  # N during DQN training
+    buffer_size: int = 600  # replay capacity (transitions = pools)
+    batch_size: int = 16  # DQN minibatch
+    lr: float = 1e-3  # DQN lr
+    lr_gamma: float = 0.97  # DQN lr decay per AL step (faithful mode only)
+    weight_decay: float = 1e-3  # DQN weight decay
+    gamma: float = 0.999  # discount
+    target_sync: int = 5  # steps between target-network syncs
+    eps_start: float = 0.9  # ε at the start
+    eps_end: float = 0.05  # final ε
+    eps_decay: float = 10.0  # faithful: e-folding in AL steps; fixed: linear over this many episodes
+    kl_bins: int = 32  # bins of each KL histogram
+    kl_mode: str = "adaptive"  # "adaptive" (per-candidate min-max, authors) or "fixed" range
+    kl_range: tuple[float, float] = (0.0, 10.0)  # range of the fixed mode
+    poolings: tuple[str, ...] = ("min", "mean", "max")  # entropy poolings of the features
+    use_kl: bool = True  # include the two KL histograms (the gate) in the action
+    normalize_hist: bool = False  # class histograms as fractions (paper) or raw counts (code)
+    start_images: int = 10  # images that train the agent's start model (stands in for GTA)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    preset: str = "synthetic-tiny"  # preset the config started from
+    seed: int = 0  # seed of the AL run (candidate pools, training order, dropout)
+    device: str = "cpu"  # torch device
+    threads: int | None = None  # torch threads (None = torch default)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    al: ALConfig = field(default_factory=ALConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+
+    def pool_size(self, strategy: str) -> int:
+        return self.al.pool_sizes.get(strategy, self.al.default_pool_size)
+
+
+# ----------------------------------------------------------------------------------- presets
+PRESETS: Registry[typing.Callable[[], RunConfig]] = Registry("preset")
+
+
+@PRESETS.register("synthetic-tiny")
+def _synthetic_tiny() -> RunConfig:
+    """Seconds-scale runs for tests: 48x64 synthetic images, 12 regions each."""
+    return RunConfig(
+        preset="synthetic-tiny",
+        data=DataConfig(
+            dataset="synthetic", resolution=(48, 64), region_size=(16, 16), state_images=2,
+            dqn_train_images=6, pool_images=12, synthetic_images=(20, 6, 6),
+        ),
+        model=ModelConfig(name="fpn_small"),
+        train=TrainConfig(
+            lr=0.01, pretrain_lr=0.01, batch_size=8, crop_size=(32, 32), eval_batch_size=8,
+            pretrain_epochs=3, pretrain_patience=2, final_epochs=2, final_patience=1,
+        ),
+        al=ALConfig(
+            regions_per_step=4, pool_sizes={"random": 4, "entropy": 3, "bald": 3, "ralis": 3},
+            default_pool_size=3, budgets=(8, 16), mc_samples=4,
+        ),
+        agent=AgentConfig(
+            episodes=2, episode_budget=8, pool_size=3, buffer_size=32, batch_size=4, start_images=2,
+        ),
+    )
+
+
+@PRESETS.register("synthetic-demo")
+def _synthetic_demo() -> RunConfig:
+    """The `ralis demo` job: 120x160 synthetic scenes, minutes on 2 CPU cores."""
+    return RunConfig(
+        preset="synthetic-demo",
+        data=DataConfig(
+            dataset="synthetic", resolution=(120, 160), region_size=(30, 40), state_images=4,
+            dqn_train_images=12, pool_images=60, synthetic_images=(80, 20, 30),
+        ),
+        model=ModelConfig(name="fpn_small"),
+        train=TrainConfig(
+            lr=0.01, pretrain_lr=0.01, batch_size=16, crop_size=(64, 64), pretrain_epochs=30,
+            pretrain_patience=6, final_epochs=12, final_patience=4,
+        ),
+        al=ALConfig(
+            regions_per_step=16, pool_sizes={"random": 10, "entropy": 10, "bald": 10, "ralis": 10},
+            budgets=(48, 96, 160), mc_samples=10, eval_every=3,
+        ),
+        agent=AgentConfig(episodes=4, episode_budget=48, pool_size=10, start_images=4),
+    )
+
+
+@PRESETS.register("camvid-cpu")
+def _camvid_cpu() -> RunConfig:
+    """CamVid at half resolution (180x240, regions 45x40, 24 per image), small FPN, 2 CPU cores."""
+    return RunConfig(
+        preset="camvid-cpu",
+        data=DataConfig(
+            dataset="camvid", resolution=(180, 240), region_size=(45, 40), state_images=10,
+            dqn_train_images=100,
+        ),
+        model=ModelConfig(name="fpn_small"),
+        train=TrainConfig(
+            lr=1e-2, pretrain_lr=1e-2, batch_size=16, crop_size=(112, 112), pretrain_epochs=80,
+            pretrain_patience=10, final_epochs=40, final_patience=6, val_every=1,
+        ),
+        al=ALConfig(budgets=(480, 960, 1440, 1920), eval_every=5),
+        agent=AgentConfig(episodes=20, episode_budget=480),
+    )
+
+
+@PRESETS.register("camvid-paper")
+def _camvid_paper() -> RunConfig:
+    """The paper's CamVid protocol: full resolution, FPN-ResNet-50, its budgets and pools (GPU)."""
+    return RunConfig(
+        preset="camvid-paper",
+        device="cuda",
+        data=DataConfig(
+            dataset="camvid", resolution=(360, 480), region_size=(90, 80), state_images=10,
+            dqn_train_images=100,
+        ),
+        model=ModelConfig(name="fpn_resnet50"),
+        train=TrainConfig(
+            lr=1e-3, pretrain_lr=5e-4, batch_size=32, crop_size=(224, 224), eval_batch_size=4,
+            pretrain_epochs=1500, pretrain_patience=30, final_epochs=1000, final_patience=150,
+        ),
+        al=ALConfig(budgets=(480, 720, 960, 1200, 1440, 1920), eval_every=1),
+        agent=AgentConfig(episodes=100, episode_budget=480, lr=1e-3),
+    )
+
+
+def get_preset(name: str) -> RunConfig:
+    return PRESETS.get(name)()
+
+
+# ---------------------------------------------------------------------------- validation
+def validate(cfg: RunConfig) -> RunConfig:
+    """Raise ConfigError on values that cannot work; return cfg unchanged otherwise."""
+    checks: list[tuple[bool, str]] = [
+        (cfg.al.regions_per_step >= 1, "al.regions_per_step must be >= 1"),
+        (all(n >= 1 for n in cfg.al.pool_sizes.values()) and cfg.al.default_pool_size >= 1,
+         "pool sizes must be >= 1"),
+        (len(cfg.al.budgets) > 0 and all(b >= 1 for b in cfg.al.budgets),
+         "budgets must be positive region counts, e.g. --budgets 480,960"),
+        (list(cfg.al.budgets) == sorted(set(cfg.al.budgets)),
+         "budgets must be increasing and distinct, e.g. --budgets 480,960,1440"),
+        (cfg.al.mc_samples >= 2, "al.mc_samples (BALD's T) must be >= 2"),
+        (cfg.al.eval_every >= 0, "al.eval_every must be >= 0"),
+        (cfg.train.lr > 0 and cfg.train.pretrain_lr > 0, "learning rates must be > 0"),
+        (cfg.train.batch_size >= 1 and cfg.train.eval_batch_size >= 1, "batch sizes must be >= 1"),
+        (0 < cfg.train.lr_gamma <= 1, "train.lr_gamma must be in (0, 1]"),
+        (min(cfg.train.crop_size) >= 8, "train.crop_size must be at least 8x8"),
+        (cfg.train.pretrain_epochs >= 1 and cfg.train.final_epochs >= 0, "epochs must be >= 1"),
+        (cfg.train.val_every >= 1, "train.val_every must be >= 1"),
+        (0 <= cfg.model.dropout_p < 1, "model.dropout_p must be in [0, 1)"),
+        (cfg.data.state_images >= 1 and cfg.data.dqn_train_images >= 1,
+         "data.state_images and data.dqn_train_images must be >= 1"),
+        (cfg.agent.mode in ("fixed", "faithful"), "agent.mode must be 'fixed' or 'faithful'"),
+        (cfg.agent.kl_mode in ("adaptive", "fixed"), "agent.kl_mode must be 'adaptive' or 'fixed'"),
+        (cfg.agent.episodes >= 1 and cfg.agent.episode_budget >= 1,
+         "agent.episodes and agent.episode_budget must be >= 1"),
+        (0 <= cfg.agent.gamma <= 1, "agent.gamma must be in [0, 1]"),
+        (set(cfg.agent.poolings) <= {"min", "mean", "max"} and len(cfg.agent.poolings) > 0,
+         "agent.poolings must be a non-empty subset of min, mean, max"),
+        (cfg.seed >= 0, "seed must be >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    return cfg
+
+
+# ------------------------------------------------------------------------------ JSON I/O
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Turn a JSON/CLI value into the field's declared type (tuples, optionals, dicts)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, __import__("types").UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("x", ",").split(",") if v.strip()]
+        if args and args[-1] is Ellipsis:
+            return tuple(_coerce(args[0], v, where) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{where} needs {len(args)} values, got {value!r}")
+        return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))
+    if origin is dict:
+        if isinstance(value, str):
+            value = dict(kv.split(":") for kv in value.split(","))
+        return {str(k): _coerce(args[1], v, where) for k, v in value.items()}
+    try:
+        if tp is bool and isinstance(value, str):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        return tp(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: cannot read {value!r} as {tp.__name__}") from None
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"unknown {where} fields {sorted(unknown)}; valid: {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def load_config(path: Path) -> RunConfig:
+    try:
+        return validate(from_dict(RunConfig, json.loads(Path(path).read_text())))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+
+
+def override(cfg: Any, dotted: str, value: Any) -> Any:
+    """Return a copy with ``section.field`` (or ``field``) set to ``value`` (coerced to type)."""
+    head, _, rest = dotted.partition(".")
+    names = {f.name: f for f in fields(cfg)}
+    if head not in names:
+        raise ConfigError(f"unknown config field {dotted!r}; valid: {sorted(names)}")
+    current = getattr(cfg, head)
+    if rest:
+        if not is_dataclass(current):
+            raise ConfigError(f"config field {head!r} has no sub-field {rest!r}")
+        return replace(cfg, **{head: override(current, rest, value)})
+    hint = typing.get_type_hints(type(cfg))[head]
+    return replace(cfg, **{head: _coerce(hint, value, dotted)})
+
+
+def apply_overrides(cfg: RunConfig, assignments: list[str]) -> RunConfig:
+    """Apply ``--set section.field=value`` strings."""
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects section.field=value, got {item!r}")
+        if value.startswith(("[", "{")) or value in ("null", "true", "false"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        cfg = override(cfg, key.strip(), value)
+    return cfg

@@ -1,0 +1,74 @@
+"""Run set-up shared by every command: run directory, config file, seeds, threads, revision."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+
+from ralis.config import RunConfig, load_config, save_config, to_dict, validate
+from ralis.errors import ConfigError
+
+
+def git_revision() -> str:
+    """Short git revision of the ralis source tree, with ``-dirty`` when it has local changes."""
+    src = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def set_threads(cfg: RunConfig) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+
+def check_device(device: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
+    if device not in ("cpu",) and not device.startswith(("cuda", "mps")):
+        raise ConfigError(f"unknown device {device!r}; use cpu or cuda[:N]")
+
+
+def open_run_dir(out: Path, cfg: RunConfig, resume: bool, command: str) -> RunConfig:
+    """Create ``out`` with ``config.json``, or reopen it with ``--resume``.
+
+    A directory that already holds a run is only reused with ``--resume``; then its saved config
+    wins, so a resumed run continues exactly as it started.
+    """
+    out = Path(out)
+    cfg_path = out / "config.json"
+    if cfg_path.exists():
+        if not resume:
+            raise ConfigError(
+                f"{out} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        saved = load_config(cfg_path)
+        meta = json.loads((out / "command.json").read_text()) if (out / "command.json").exists() else {}
+        if meta.get("command", command) != command:
+            raise ConfigError(f"{out} holds a `{meta['command']}` run, not `{command}`")
+        return saved
+    validate(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, cfg_path)
+    (out / "command.json").write_text(
+        json.dumps({"command": command, "git_revision": git_revision(), "config": to_dict(cfg)},
+                   indent=2) + "\n"
+    )
+    return cfg

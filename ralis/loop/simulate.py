@@ -1,0 +1,257 @@
+"""The active-learning simulation: select K regions per step, label them, train, evaluate.
+
+One run serves every budget: budgets are prefixes of one acquisition sequence, and at each budget
+a copy of the network is trained to convergence (early stopping on D_R) and tested.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ralis.acquisition import StepContext, Timer, create_strategy
+from ralis.config import RunConfig
+from ralis.data.pool import RegionPool
+from ralis.data.protocol import Protocol, load_protocol
+from ralis.errors import ConfigError
+from ralis.loop.oracle import Oracle
+from ralis.loop.pretrain import load_start_model, pretrain
+from ralis.loop.session import git_revision, open_run_dir, seed_everything, set_threads
+from ralis.loop.store import RunStore, atomic_save, atomic_write_text, load_checkpoint
+from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer, train_pass
+from ralis.metrics import class_distribution, distribution_entropy, iou_per_class, mean_iou
+
+
+def check_budgets(cfg: RunConfig, pool_regions: int, pool_images: int) -> None:
+    if max(cfg.al.budgets) > pool_regions:
+        raise ConfigError(
+            f"budget {max(cfg.al.budgets)} is larger than the pool ({pool_regions} regions in "
+            f"{pool_images} images); lower --budgets or use more pool images"
+        )
+
+
+def miou_on(model, images, proto: Protocol, cfg: RunConfig) -> tuple[float, torch.Tensor]:
+    conf = evaluate(model, images.images_u8, images.masks, proto.num_classes, proto.ignore_index,
+                    cfg.train.eval_batch_size, cfg.device)
+    return mean_iou(conf), conf
+
+
+class Simulation:
+    """State of one AL run; :meth:`run` drives it to the largest budget, resumably."""
+
+    def __init__(self, cfg: RunConfig, strategy: str, out: Path, proto: Protocol,
+                 model: torch.nn.Module, progress: bool = True, strategy_kwargs: dict | None = None):
+        self.cfg, self.out, self.proto, self.progress = cfg, Path(out), proto, progress
+        self.strategy_name = strategy
+        self.strategy = create_strategy(strategy, **(strategy_kwargs or {}))
+        self.model = model.to(cfg.device)
+        self.generator = seed_everything(cfg.seed)
+        self.pool = RegionPool(proto.grid, len(proto.pool))
+        check_budgets(cfg, self.pool.num_regions, len(proto.pool))
+        self.oracle = Oracle(proto.pool.masks, proto.grid, proto.ignore_index, max(cfg.al.budgets))
+        self.optimizer = make_optimizer(self.model, cfg.train.lr, cfg.train)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, cfg.train.lr_gamma)
+        self.store = RunStore(self.out)
+        self.step = 0
+        self.wall = 0.0
+
+    # --- persistence ------------------------------------------------------------------------
+    def save(self) -> None:
+        atomic_save({
+            "step": self.step, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "wall": self.wall,
+        }, self.out / "checkpoint.pt")
+
+    def restore(self) -> None:
+        path = self.out / "checkpoint.pt"
+        if not path.exists():
+            return
+        ck = load_checkpoint(path)
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.generator.set_state(ck["generator"])
+        torch.set_rng_state(ck["torch_rng"])
+        self.step, self.wall = ck["step"], ck["wall"]
+        by_step: dict[int, list[int]] = {}
+        for step, rid in self.store.acquisitions():
+            if step <= self.step:
+                by_step.setdefault(step, []).append(rid)
+        for step, ids in sorted(by_step.items()):
+            self._label(torch.tensor(ids), step)
+
+    def _label(self, ids: torch.Tensor, step: int) -> None:
+        self.pool.label(ids, step)
+        self.oracle.label(ids)
+
+    # --- one step ---------------------------------------------------------------------------
+    def select(self, n: int, timer: Timer) -> torch.Tensor:
+        """Choose ``n`` regions: ``n`` pools of N candidates, one region from each."""
+        pools = self.pool.sample_candidates(n, self.cfg.pool_size(self.strategy_name),
+                                            self.generator)
+        ctx = StepContext(
+            model=self.model, images_u8=self.proto.pool.images_u8, pool=self.pool,
+            grid=self.proto.grid, generator=self.generator, device=self.cfg.device,
+            batch_size=self.cfg.train.eval_batch_size, mc_samples=self.cfg.al.mc_samples,
+            timer=timer, extras={"protocol": self.proto, "oracle": self.oracle, "config": self.cfg},
+        )
+        return self.strategy.select(pools, ctx)
+
+    def labelled_data(self) -> LabelledData:
+        return LabelledData(self.proto.pool.images_u8, self.oracle.partial_masks,
+                            self.proto.grid, self.proto.ignore_index)
+
+    def do_step(self, n: int) -> dict:
+        self.step += 1
+        timer = Timer()
+        start = time.perf_counter()
+        stored = self.store.acquisitions(self.step)
+        if stored:  # labelled before an interruption: never relabel
+            ids = torch.tensor([rid for _, rid in stored])
+        else:
+            ids = self.select(n, timer)
+            img, row, col = self.proto.grid.split(ids)
+            names = self.proto.pool.names
+            self.store.add_acquisitions(self.step, [
+                (int(r), names[int(i)], int(a), int(b))
+                for r, i, a, b in zip(ids, img, row, col, strict=True)
+            ])
+        self._label(ids, self.step)
+        with timer("train"):
+            train_ids = ids if self.cfg.al.train_on_new_only else self.pool.labelled_ids()
+            loss = train_pass(self.model, self.optimizer, self.labelled_data(), train_ids,
+                              self.cfg.train, self.generator, self.cfg.device)
+            for _ in range(self.cfg.train.lr_steps_per_step):
+                self.scheduler.step()
+        val = None
+        every = self.cfg.al.eval_every
+        if (every and self.step % every == 0) or self.pool.num_labelled in self.cfg.al.budgets:
+            with timer("eval"):
+                val, _ = miou_on(self.model, self.proto.reward, self.proto, self.cfg)
+        self.wall += time.perf_counter() - start
+        row = {"step": self.step, "labelled": self.pool.num_labelled, "val_miou": val,
+               "loss": loss, "t_forward": timer.seconds["forward"],
+               "t_score": timer.seconds["score"], "t_train": timer.seconds["train"],
+               "t_eval": timer.seconds["eval"], "wall": self.wall}
+        self.store.add_step(row)
+        self.save()
+        return row
+
+    # --- budgets ------------------------------------------------------------------------------
+    def final_train(self, budget: int) -> dict:
+        """Train a copy to convergence on the labelled regions, early-stopped on D_R; test it."""
+        start = time.perf_counter()
+        cfg, proto = self.cfg, self.proto
+        model = copy.deepcopy(self.model)
+        opt = make_optimizer(model, cfg.train.lr, cfg.train)
+        opt.load_state_dict(self.optimizer.state_dict())
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.train.lr_gamma)
+        val0, _ = miou_on(model, proto.reward, proto, cfg)
+        result = fit(
+            model, opt, self.labelled_data(), self.pool.labelled_ids(),
+            lambda m: miou_on(m, proto.reward, proto, cfg)[0], cfg.train, cfg.train.final_epochs,
+            cfg.train.final_patience, self.generator, cfg.device, sched,
+            desc=f"final training @{budget}", initial_miou=val0, progress=self.progress,
+        )
+        test_miou, conf = miou_on(model, proto.test, proto, cfg)
+        iou = iou_per_class(conf)
+        dist = class_distribution(
+            proto.pool.masks[self.pool.label_mask()], proto.num_classes, proto.ignore_index
+        )
+        region_px = budget * proto.grid.region_pixels
+        total_px = len(proto.pool) * proto.pool.images_u8.shape[-2] * proto.pool.images_u8.shape[-1]
+        row = {
+            "regions": budget, "pixel_fraction": region_px / total_px, "miou": test_miou,
+            "val_miou": result.best_miou,
+            "iou": {n: (None if torch.isnan(v) else float(v))
+                    for n, v in zip(proto.classes.names, iou, strict=True)},
+            "class_distribution": {n: float(v)
+                                   for n, v in zip(proto.classes.names, dist, strict=True)},
+            "class_entropy": distribution_entropy(dist), "epochs": result.epochs,
+            "wall": time.perf_counter() - start,
+        }
+        self.store.add_budget(row)
+        return row
+
+    # --- the run ------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.restore()
+        budgets = list(self.cfg.al.budgets)
+        done = {b["regions"] for b in self.store.budgets()}
+        total = max(budgets)
+        bar = tqdm(total=total, initial=self.pool.num_labelled, desc=f"{self.strategy_name}",
+                   unit="region", disable=not self.progress)
+        while True:
+            labelled = self.pool.num_labelled
+            if labelled in budgets and labelled not in done:
+                row = self.final_train(labelled)
+                done.add(labelled)
+                bar.write(f"  {self.strategy_name} @ {labelled} regions: test mIoU "
+                          f"{row['miou']:.4f} (val {row['val_miou']:.4f})")
+            if labelled >= total:
+                break
+            next_budget = min(b for b in budgets if b > labelled)
+            n = min(self.cfg.al.regions_per_step, next_budget - labelled)
+            row = self.do_step(n)
+            bar.update(row["labelled"] - labelled)
+            if row["val_miou"] is not None:
+                bar.set_postfix(val_miou=f"{row['val_miou']:.3f}")
+        bar.close()
+        return self.write_results()
+
+    def write_results(self) -> dict:
+        cfg = self.cfg
+        results = {
+            "strategy": self.strategy_name, "seed": cfg.seed, "dataset": cfg.data.dataset,
+            "preset": cfg.preset, "git_revision": git_revision(),
+            "classes": list(self.proto.classes.names),
+            "budgets": [
+                {k: b[k] for k in ("regions", "pixel_fraction", "miou", "val_miou", "iou",
+                                   "class_distribution", "class_entropy", "epochs", "wall")}
+                for b in self.store.budgets()
+            ],
+            "steps": self.store.steps(),
+            "wall_time": self.wall + sum(b["wall"] for b in self.store.budgets()),
+        }
+        atomic_write_text(json.dumps(results, indent=2) + "\n", self.out / "results.json")
+        rows = self.store.acquisition_table()
+        lines = ["position,step,region_id,image,row,col"] + [
+            ",".join(str(r[k]) for k in ("position", "step", "region_id", "image", "row", "col"))
+            for r in rows
+        ]
+        atomic_write_text("\n".join(lines) + "\n", self.out / "acquired_regions.csv")
+        return results
+
+
+def simulate(
+    cfg: RunConfig,
+    strategy: str,
+    out: Path,
+    pretrained: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    strategy_kwargs: dict | None = None,
+    proto: Protocol | None = None,
+) -> dict:
+    """Run (or resume) one AL simulation and return its results (also in ``out/results.json``)."""
+    create_strategy(strategy, **(strategy_kwargs or {}))  # fail fast on an unknown name
+    out = Path(out)
+    cfg = open_run_dir(out, cfg, resume, f"simulate:{strategy}")
+    set_threads(cfg)
+    proto = proto or load_protocol(cfg.data, progress)
+    check_budgets(cfg, len(proto.pool) * proto.grid.per_image, len(proto.pool))
+    if pretrained is None:
+        pretrained = pretrain(cfg, out / "pretrain", resume=True, progress=progress, proto=proto)
+    model = load_start_model(pretrained, cfg, proto)
+    sim = Simulation(cfg, strategy, out, proto, model, progress, strategy_kwargs)
+    try:
+        return sim.run()
+    finally:
+        sim.store.close()

@@ -1,0 +1,191 @@
+"""Training and evaluation of the segmentation network on (partially) labelled regions."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ralis.config import TrainConfig
+from ralis.data.base import normalize
+from ralis.data.regions import RegionGrid
+from ralis.metrics import confusion_matrix
+
+
+@dataclass
+class LabelledData:
+    """Images with their (partial) masks: unlabelled pixels hold the ignore index."""
+
+    images_u8: torch.Tensor  # [P, 3, H, W] uint8
+    masks: torch.Tensor  # [P, H, W] long
+    grid: RegionGrid
+    ignore_index: int
+
+
+def region_crops(
+    data: LabelledData,
+    region_ids: torch.Tensor,
+    crop_size: tuple[int, int],
+    generator: torch.Generator,
+    flip: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crops that contain each region's centre pixel, with random horizontal flips.
+
+    ``region_ids [B]`` -> ``(images [B, 3, ch, cw] normalised, masks [B, ch, cw])``.
+    """
+    H, W = data.images_u8.shape[-2:]
+    ch, cw = min(crop_size[0], H), min(crop_size[1], W)
+    boxes = data.grid.boxes(region_ids)
+    cy, cx = (boxes[:, 0] + boxes[:, 2]) // 2, (boxes[:, 1] + boxes[:, 3]) // 2
+    lo_y, hi_y = (cy - ch + 1).clamp(0, H - ch), cy.clamp(max=H - ch)
+    lo_x, hi_x = (cx - cw + 1).clamp(0, W - cw), cx.clamp(max=W - cw)
+    u = torch.rand(2, region_ids.numel(), generator=generator)
+    top = lo_y + (u[0] * (hi_y - lo_y + 1)).long().clamp(max=hi_y - lo_y)
+    left = lo_x + (u[1] * (hi_x - lo_x + 1)).long().clamp(max=hi_x - lo_x)
+    image_idx = region_ids // data.grid.per_image
+    flips = torch.rand(region_ids.numel(), generator=generator) < 0.5 if flip else None
+    xs, ys = [], []
+    for i in range(region_ids.numel()):  # one slice per sample of the batch
+        k, t, l_ = int(image_idx[i]), int(top[i]), int(left[i])
+        x = data.images_u8[k, :, t : t + ch, l_ : l_ + cw]
+        y = data.masks[k, t : t + ch, l_ : l_ + cw]
+        if flips is not None and flips[i]:
+            x, y = x.flip(-1), y.flip(-1)
+        xs.append(x)
+        ys.append(y)
+    return normalize(torch.stack(xs)), torch.stack(ys)
+
+
+def make_optimizer(model: nn.Module, lr: float, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+
+
+def train_pass(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: LabelledData,
+    region_ids: torch.Tensor,
+    cfg: TrainConfig,
+    generator: torch.Generator,
+    device: str = "cpu",
+    max_iters: int | None = None,
+) -> float:
+    """One shuffled pass of SGD over crops around ``region_ids [M]``; returns the mean loss."""
+    model.train()
+    order = region_ids[torch.randperm(region_ids.numel(), generator=generator)]
+    losses = []
+    for it, start in enumerate(range(0, order.numel(), cfg.batch_size)):
+        if max_iters is not None and it >= max_iters:
+            break
+        x, y = region_crops(data, order[start : start + cfg.batch_size], cfg.crop_size, generator)
+        if (y == data.ignore_index).all():
+            continue
+        x, y = x.to(device), y.to(device)
+        loss = nn.functional.cross_entropy(model(x), y, ignore_index=data.ignore_index)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses) if losses else math.nan
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    images_u8: torch.Tensor,
+    masks: torch.Tensor,
+    num_classes: int,
+    ignore_index: int,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> torch.Tensor:
+    """Dataset-level confusion matrix ``[C, C]`` of ``model`` on full images."""
+    model.eval()
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for start in range(0, images_u8.shape[0], batch_size):
+        x = normalize(images_u8[start : start + batch_size]).to(device)
+        pred = model(x).argmax(1).cpu()
+        conf += confusion_matrix(pred, masks[start : start + batch_size], num_classes, ignore_index)
+    return conf
+
+
+def one_region_per_image(region_ids: torch.Tensor, per_image: int, generator: torch.Generator
+                         ) -> torch.Tensor:
+    """One random region id of each image present in ``region_ids [M]`` -> ``[I]``.
+
+    An epoch of final training visits every labelled image once, around one of its labelled
+    regions (the authors' recipe).
+    """
+    shuffled = region_ids[torch.randperm(region_ids.numel(), generator=generator)]
+    images = shuffled // per_image
+    _, inverse = torch.unique(images, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), shuffled.numel(), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(shuffled.numel()), reduce="amin")
+    return shuffled[first]
+
+
+@dataclass
+class FitResult:
+    best_miou: float
+    best_epoch: int
+    epochs: int
+    history: list[dict] = field(default_factory=list)
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: LabelledData,
+    region_ids: torch.Tensor,
+    validate: Callable[[nn.Module], float],
+    cfg: TrainConfig,
+    max_epochs: int,
+    patience: int,
+    generator: torch.Generator,
+    device: str = "cpu",
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    desc: str = "train",
+    initial_miou: float | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train to convergence with early stopping on ``validate`` (D_R mIoU); keeps the best weights.
+
+    Each epoch visits every image that has labelled regions once (a crop around one of them).
+    ``initial_miou`` is the validation score of the starting weights (they are kept if no epoch
+    beats it).
+    """
+    best = initial_miou if initial_miou is not None else -1.0
+    best_state = copy.deepcopy(model.state_dict())
+    best_epoch, bad, history = 0, 0, []
+    bar = tqdm(range(1, max_epochs + 1), desc=desc, leave=False, disable=not progress)
+    epoch = 0
+    for epoch in bar:
+        items = one_region_per_image(region_ids, data.grid.per_image, generator)
+        loss = train_pass(model, optimizer, data, items, cfg, generator, device, cfg.iters_per_epoch)
+        if scheduler is not None:
+            for _ in range(cfg.lr_steps_per_step):
+                scheduler.step()
+        row = {"epoch": epoch, "loss": loss}
+        if epoch % cfg.val_every == 0 or epoch == max_epochs:
+            miou = validate(model)
+            row["val_miou"] = miou
+            if miou > best:
+                best, best_epoch, bad = miou, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += cfg.val_every
+            bar.set_postfix(loss=f"{loss:.3f}", val=f"{miou:.3f}", best=f"{best:.3f}")
+        history.append(row)
+        if bad >= patience:
+            break
+    model.load_state_dict(best_state)
+    return FitResult(best, best_epoch, epoch, history)

@@ -1,0 +1,60 @@
+"""Segmentation metrics: confusion matrix, per-class IoU, mIoU, class statistics of labels."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def confusion_matrix(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int
+) -> torch.Tensor:
+    """Dataset-level confusion counts in one ``bincount``.
+
+    Args:
+        pred: ``[...]`` predicted class ids.
+        target: ``[...]`` ground truth ids; ``ignore_index`` (and ids >= C) are dropped.
+    Returns:
+        ``[C, C]`` int64, rows = ground truth, columns = prediction.
+    """
+    target = target.reshape(-1)
+    pred = pred.reshape(-1)
+    keep = (target != ignore_index) & (target >= 0) & (target < num_classes)
+    idx = target[keep] * num_classes + pred[keep]
+    return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
+    """``[C, C]`` -> ``[C]`` IoU = TP / (row + col - TP); NaN where the union is empty."""
+    conf = confusion.double()
+    tp = conf.diag()
+    union = conf.sum(0) + conf.sum(1) - tp
+    return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, math.nan))
+
+
+def mean_iou(confusion: torch.Tensor) -> float:
+    """Mean IoU over classes with a non-empty union (all of them on the paper's test sets)."""
+    iou = iou_per_class(confusion)
+    valid = ~torch.isnan(iou)
+    return float(iou[valid].mean()) if valid.any() else 0.0
+
+
+def pixel_accuracy(confusion: torch.Tensor) -> float:
+    total = confusion.sum()
+    return float(confusion.diag().sum() / total) if total > 0 else 0.0
+
+
+def class_distribution(masks: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Fraction of labelled (non-ignore) pixels per class: ``[...]`` ids -> ``[C]`` summing to 1."""
+    flat = masks.reshape(-1)
+    flat = flat[(flat != ignore_index) & (flat >= 0) & (flat < num_classes)]
+    counts = torch.bincount(flat, minlength=num_classes).double()
+    return counts / counts.sum() if counts.sum() > 0 else counts
+
+
+def distribution_entropy(dist: torch.Tensor) -> float:
+    """Shannon entropy (nats) of a class distribution ``[C]``; 0 log 0 = 0."""
+    p = dist.double()
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())
