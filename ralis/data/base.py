@@ -117,12 +117,12 @@ class SegmentationDataset(torch.utils.data.Dataset):
             )
         if self.resolution is not None and tuple(image.shape[:2]) != self.resolution:
             h, w = self.resolution
-            image = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
-            mask = np.asarray(
+            image = np.array(Image.fromarray(image).resize((w, h), Image.BILINEAR))
+            mask = np.array(
                 Image.fromarray(mask.astype(np.int32)).resize((w, h), Image.NEAREST)
             ).astype(np.int64)
         self._check_mask(index, mask)
-        img_t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
+        img_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         mask_t = torch.from_numpy(np.ascontiguousarray(mask)).long()
         if self.cache:
             self._cache[index] = (img_t, mask_t)

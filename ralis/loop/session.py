@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -27,6 +28,12 @@ def git_revision() -> str:
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def step_seed(seed: int, step: int, stream: str) -> int:
+    """A 63-bit seed for one (run seed, step, purpose): independent streams, stable across runs."""
+    digest = hashlib.sha256(f"{seed}:{step}:{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -21,7 +21,7 @@ from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import ConfigError
 from ralis.loop.oracle import Oracle
 from ralis.loop.pretrain import load_start_model, pretrain
-from ralis.loop.session import git_revision, open_run_dir, seed_everything, set_threads
+from ralis.loop.session import git_revision, open_run_dir, set_threads, step_seed
 from ralis.loop.store import RunStore, atomic_save, atomic_write_text, load_checkpoint
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer, train_pass
 from ralis.metrics import class_distribution, distribution_entropy, iou_per_class, mean_iou
@@ -50,7 +50,6 @@ class Simulation:
         self.strategy_name = strategy
         self.strategy = create_strategy(strategy, **(strategy_kwargs or {}))
         self.model = model.to(cfg.device)
-        self.generator = seed_everything(cfg.seed)
         self.pool = RegionPool(proto.grid, len(proto.pool))
         check_budgets(cfg, self.pool.num_regions, len(proto.pool))
         self.oracle = Oracle(proto.pool.masks, proto.grid, proto.ignore_index, max(cfg.al.budgets))
@@ -65,7 +64,6 @@ class Simulation:
         atomic_save({
             "step": self.step, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
             "wall": self.wall,
         }, self.out / "checkpoint.pt")
 
@@ -77,8 +75,6 @@ class Simulation:
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
-        self.generator.set_state(ck["generator"])
-        torch.set_rng_state(ck["torch_rng"])
         self.step, self.wall = ck["step"], ck["wall"]
         by_step: dict[int, list[int]] = {}
         for step, rid in self.store.acquisitions():
@@ -94,11 +90,11 @@ class Simulation:
     # --- one step ---------------------------------------------------------------------------
     def select(self, n: int, timer: Timer) -> torch.Tensor:
         """Choose ``n`` regions: ``n`` pools of N candidates, one region from each."""
-        pools = self.pool.sample_candidates(n, self.cfg.pool_size(self.strategy_name),
-                                            self.generator)
+        generator = torch.Generator().manual_seed(step_seed(self.cfg.seed, self.step, "select"))
+        pools = self.pool.sample_candidates(n, self.cfg.pool_size(self.strategy_name), generator)
         ctx = StepContext(
             model=self.model, images_u8=self.proto.pool.images_u8, pool=self.pool,
-            grid=self.proto.grid, generator=self.generator, device=self.cfg.device,
+            grid=self.proto.grid, generator=generator, device=self.cfg.device,
             batch_size=self.cfg.train.eval_batch_size, mc_samples=self.cfg.al.mc_samples,
             timer=timer, extras={"protocol": self.proto, "oracle": self.oracle, "config": self.cfg},
         )
@@ -109,7 +105,10 @@ class Simulation:
                             self.proto.grid, self.proto.ignore_index)
 
     def do_step(self, n: int) -> dict:
+        """One AL step. Its randomness depends only on (seed, step), so a resumed run repeats
+        exactly what an uninterrupted one would have done."""
         self.step += 1
+        torch.manual_seed(step_seed(self.cfg.seed, self.step, "torch"))
         timer = Timer()
         start = time.perf_counter()
         stored = self.store.acquisitions(self.step)
@@ -126,8 +125,9 @@ class Simulation:
         self._label(ids, self.step)
         with timer("train"):
             train_ids = ids if self.cfg.al.train_on_new_only else self.pool.labelled_ids()
+            generator = torch.Generator().manual_seed(step_seed(self.cfg.seed, self.step, "train"))
             loss = train_pass(self.model, self.optimizer, self.labelled_data(), train_ids,
-                              self.cfg.train, self.generator, self.cfg.device)
+                              self.cfg.train, generator, self.cfg.device)
             for _ in range(self.cfg.train.lr_steps_per_step):
                 self.scheduler.step()
         val = None
@@ -149,15 +149,17 @@ class Simulation:
         """Train a copy to convergence on the labelled regions, early-stopped on D_R; test it."""
         start = time.perf_counter()
         cfg, proto = self.cfg, self.proto
+        torch.manual_seed(step_seed(cfg.seed, budget, "final-torch"))
+        generator = torch.Generator().manual_seed(step_seed(cfg.seed, budget, "final"))
         model = copy.deepcopy(self.model)
         opt = make_optimizer(model, cfg.train.lr, cfg.train)
-        opt.load_state_dict(self.optimizer.state_dict())
+        opt.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))  # never share buffers
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.train.lr_gamma)
         val0, _ = miou_on(model, proto.reward, proto, cfg)
         result = fit(
             model, opt, self.labelled_data(), self.pool.labelled_ids(),
             lambda m: miou_on(m, proto.reward, proto, cfg)[0], cfg.train, cfg.train.final_epochs,
-            cfg.train.final_patience, self.generator, cfg.device, sched,
+            cfg.train.final_patience, generator, cfg.device, sched,
             desc=f"final training @{budget}", initial_miou=val0, progress=self.progress,
         )
         test_miou, conf = miou_on(model, proto.test, proto, cfg)

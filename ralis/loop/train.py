@@ -87,6 +87,8 @@ def train_pass(
         x, y = region_crops(data, order[start : start + cfg.batch_size], cfg.crop_size, generator)
         if (y == data.ignore_index).all():
             continue
+        if x.shape[0] == 1:  # BatchNorm needs two samples: add the mirrored crop
+            x, y = torch.cat([x, x.flip(-1)]), torch.cat([y, y.flip(-1)])
         x, y = x.to(device), y.to(device)
         loss = nn.functional.cross_entropy(model(x), y, ignore_index=data.ignore_index)
         optimizer.zero_grad(set_to_none=True)
