@@ -195,6 +195,37 @@ def upper_bound_cmd(
                   f"results: {out / 'results.json'}")
 
 
+@app.command(name="train-agent")
+def train_agent_cmd(
+    episodes: Annotated[int | None, typer.Option(help="DQN-training episodes (default: preset's).")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="faithful (the authors' behaviour) or fixed (corrected; default).")] = None,
+    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
+    seed: Seed = 0, out: Out = None, device: Device = None, resolution: Resolution = None,
+    region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
+) -> None:
+    """Train the RALIS query agent on D_T by playing the labelling game; writes policy.pt."""
+    from ralis.loop.agent import train_agent
+
+    extra = []
+    if episodes is not None:
+        extra.append(f"agent.episodes={episodes}")
+    if mode is not None:
+        extra.append(f"agent.mode={mode}")
+    cfg = build_config(preset, dataset, data_root, seed, device, resolution, region_size, set_, extra)
+    out = default_out("agent", cfg, out)
+    summary = train_agent(cfg, out, resume=resume, progress=not quiet)
+    table = Table(title=f"agent training ({summary['mode']} mode), seed {cfg.seed}")
+    for col in ("episode", "return", "final D_R mIoU", "epsilon", "loss", "s"):
+        table.add_column(col, justify="right")
+    for e in summary["episodes_log"]:
+        table.add_row(str(e["episode"]), f"{e['return']:.2f}", f"{100 * e['final_miou']:.2f}",
+                      f"{e['epsilon']:.2f}", "-" if e["loss"] is None else f"{e['loss']:.4f}",
+                      f"{e['wall']:.0f}")
+    console.print(table)
+    console.print(f"start-model D_R mIoU {100 * summary['start_miou']:.2f}; policy: {summary['policy']}")
+
+
 def main() -> None:
     try:
         app()  # click handles usage errors itself (usage line, exit 2)

@@ -68,6 +68,7 @@ class ALConfig:
     default_pool_size: int = 10  # N for strategies not listed in pool_sizes
     budgets: tuple[int, ...] = (480, 720, 960, 1200, 1440, 1920)  # labelled-region budgets
     mc_samples: int = 20  # T: MC-dropout samples for BALD
+    mc_full_resolution: bool = False  # BALD samples at full resolution (authors) or 1/4 (fast)
     eval_every: int = 1  # evaluate on D_R every this many AL steps (0 = never)
     train_on_new_only: bool = True  # one pass on the K new regions per step (authors' setting)
 
@@ -197,7 +198,8 @@ def _camvid_paper() -> RunConfig:
             lr=1e-3, pretrain_lr=5e-4, batch_size=32, crop_size=(224, 224), eval_batch_size=4,
             pretrain_epochs=1500, pretrain_patience=30, final_epochs=1000, final_patience=150,
         ),
-        al=ALConfig(budgets=(480, 720, 960, 1200, 1440, 1920), eval_every=1),
+        al=ALConfig(budgets=(480, 720, 960, 1200, 1440, 1920), eval_every=1,
+                    mc_full_resolution=True),
         agent=AgentConfig(episodes=100, episode_budget=480, lr=1e-3),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ralis.acquisition.base import STRATEGIES, StepContext, pick_per_pool
-from ralis.acquisition.predict import bald_map, predict
+from ralis.models.inference import bald_map, predict
 
 
 @STRATEGIES.register("random")
@@ -54,7 +54,8 @@ class BaldStrategy:
         images, _, _ = ctx.image_index(pools)
         with ctx.timer("forward"):
             bmap = bald_map(
-                ctx.model, ctx.images_u8[images], ctx.mc_samples, ctx.batch_size, ctx.device
+                ctx.model, ctx.images_u8[images], ctx.mc_samples, ctx.batch_size, ctx.device,
+                full_resolution=ctx.extras.get("mc_full_resolution", False),
             )
         with ctx.timer("score"):
             return _best_region_mean(pools, ctx, bmap)

@@ -37,13 +37,15 @@ class Oracle:
     def region_distributions(self, region_ids: torch.Tensor, num_classes: int) -> torch.Tensor:
         """Ground-truth class fractions of already-labelled regions: ``[M] -> [M, C + 1]``.
 
-        The last bin counts ignore (void) pixels. Only labelled regions may be asked for.
+        The last bin counts ignore (void) pixels; empty bins get 1e-7 (as the authors do) so
+        every KL divergence against them is finite. Only labelled regions may be asked for.
         """
         tiles = self.grid.tiles(self.partial_masks)  # [P, R, h, w]
         img, row, col = self.grid.split(region_ids)
-        t = tiles[img, row * self.grid.cols + col].reshape(region_ids.numel(), -1)
+        t = tiles[img, row * self.grid.cols + col].reshape(region_ids.numel(), self.grid.region_pixels)
         t = torch.where((t >= 0) & (t < num_classes), t, torch.full_like(t, num_classes))
         offsets = torch.arange(region_ids.numel()).unsqueeze(1) * (num_classes + 1)
         counts = torch.bincount((t + offsets).reshape(-1), minlength=offsets.numel() * (num_classes + 1))
         counts = counts.view(-1, num_classes + 1).double()
-        return counts / counts.sum(1, keepdim=True)
+        dist = (counts / counts.sum(1, keepdim=True).clamp_min(1)).clamp_min(1e-7)
+        return dist / dist.sum(1, keepdim=True)

@@ -96,7 +96,8 @@ class Simulation:
             model=self.model, images_u8=self.proto.pool.images_u8, pool=self.pool,
             grid=self.proto.grid, generator=generator, device=self.cfg.device,
             batch_size=self.cfg.train.eval_batch_size, mc_samples=self.cfg.al.mc_samples,
-            timer=timer, extras={"protocol": self.proto, "oracle": self.oracle, "config": self.cfg},
+            timer=timer, extras={"protocol": self.proto, "oracle": self.oracle, "config": self.cfg,
+                                 "mc_full_resolution": self.cfg.al.mc_full_resolution},
         )
         return self.strategy.select(pools, ctx)
 

@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS steps (
 CREATE TABLE IF NOT EXISTS budgets (
     regions INTEGER PRIMARY KEY, pixel_fraction REAL, miou REAL, val_miou REAL,
     iou TEXT, class_distribution TEXT, class_entropy REAL, epochs INTEGER, wall REAL);
+CREATE TABLE IF NOT EXISTS episodes (
+    episode INTEGER PRIMARY KEY, return REAL, final_miou REAL, start_miou REAL, epsilon REAL,
+    loss REAL, dqn_lr REAL, labelled INTEGER, class_entropy REAL, wall REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
@@ -135,6 +138,18 @@ class RunStore:
                 d[k] = json.loads(d[k]) if d[k] else None
             out.append(d)
         return out
+
+    def add_episode(self, row: dict) -> None:
+        keys = ",".join(f'"{k}"' for k in row)
+        marks = ",".join("?" for _ in row)
+        self.db.execute(f"INSERT OR REPLACE INTO episodes ({keys}) VALUES ({marks})",
+                        tuple(row.values()))
+        self.db.commit()
+
+    def episodes(self) -> list[dict]:
+        cur = self.db.execute("SELECT * FROM episodes ORDER BY episode")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))

@@ -3,11 +3,11 @@ import torch
 from torch import nn
 
 from ralis.acquisition import STRATEGIES, StepContext, create_strategy
-from ralis.acquisition.predict import bald_map, predict
 from ralis.data.pool import RegionPool
 from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
 from ralis.models import create_model
+from ralis.models.inference import bald_map, predict
 
 GRID = RegionGrid((8, 8), (4, 4))  # 4 regions per image
 

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from ralis.data.regions import RegionGrid
+from ralis.errors import ConfigError
 from ralis.loop.oracle import Oracle
 from ralis.loop.train import LabelledData, one_region_per_image, region_crops
 
@@ -35,11 +37,7 @@ def test_oracle_reveals_only_labelled_regions_and_enforces_budget():
     assert revealed.sum() == 8 - 1
     assert torch.equal(oracle.partial_masks[1, :2, 2:], gt[1, :2, 2:])
     dist = oracle.region_distributions(torch.tensor([0]), 3)
-    assert dist.shape == (1, 4) and dist[0, 3] == 0.25 and dist.sum() == 1
-    import pytest
-
-    from ralis.errors import ConfigError
-
+    assert dist.shape == (1, 4) and dist[0, 3] == pytest.approx(0.25) and dist.sum() == pytest.approx(1)
     with pytest.raises(ConfigError, match="budget"):
         oracle.label(torch.tensor([1, 2]))
 

@@ -1,4 +1,4 @@
-"""Acquisition scores as pure tensor functions (natural log throughout)."""
+"""Uncertainty measures of class probabilities as pure tensor functions (natural log)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ralis.acquisition.scores import bald, entropy_from_logits, pixel_entropy
+from ralis.uncertainty import bald, entropy_from_logits, pixel_entropy
 
 
 def test_entropy_known_answers():

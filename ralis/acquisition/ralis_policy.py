@@ -1,0 +1,49 @@
+"""The learned RALIS strategy: a trained query network picks greedily in each pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ralis.acquisition.base import STRATEGIES, StepContext, pick_per_pool
+from ralis.errors import ConfigError
+from ralis.rl.dqn import greedy_actions
+from ralis.rl.observe import FeatureSpec, observe_pools, observe_state
+from ralis.rl.policy import load_policy
+
+
+@STRATEGIES.register("ralis")
+class RalisStrategy:
+    """Greedy actions of a policy from ``ralis train-agent`` (reference section 5.2, test mode)."""
+
+    name = "ralis"
+    needs: frozenset[str] = frozenset({"forward", "policy", "state_set", "labelled_gt"})
+
+    def __init__(self, policy: Path | str | None = None) -> None:
+        if policy is None:
+            raise ConfigError(
+                "--strategy ralis needs --policy PATH (a policy.pt from `ralis train-agent`)"
+            )
+        self.qnet, self.spec, self.meta = load_policy(Path(policy))
+        self.path = Path(policy)
+        self._checked = False
+
+    def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        proto, oracle = ctx.extras["protocol"], ctx.extras["oracle"]
+        if not self._checked:
+            here = FeatureSpec(proto.num_classes, ctx.grid.per_image, len(proto.state))
+            self.spec.check_compatible(here, f"policy {self.path}")
+            self.qnet.to(ctx.device)
+            self._checked = True
+        labelled = ctx.pool.labelled_ids()
+        labelled_dist = oracle.region_distributions(labelled, proto.num_classes)
+        with ctx.timer("forward"):
+            state = observe_state(ctx.model, proto.state.images_u8, ctx.grid, self.spec,
+                                  ctx.batch_size, ctx.device)
+        feats = observe_pools(ctx.model, pools, ctx.images_u8, ctx.grid, labelled_dist, self.spec,
+                              ctx.batch_size, ctx.device, ctx.timer)
+        with ctx.timer("score"):
+            actions = greedy_actions(self.qnet, feats.to(ctx.device), state.to(ctx.device))
+            scores = torch.nn.functional.one_hot(actions, pools.shape[1])
+            return pick_per_pool(pools, scores)

@@ -1,0 +1,102 @@
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+import ralis.loop.agent as agent_mod
+from ralis.config import apply_overrides
+from ralis.errors import ConfigError, RalisError
+from ralis.loop.agent import train_agent
+from ralis.loop.simulate import simulate
+from ralis.loop.store import RunStore
+from ralis.rl.policy import load_policy
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_cfg, tiny_proto, tmp_path_factory):
+    out = tmp_path_factory.mktemp("agent")
+    summary = train_agent(tiny_cfg, out, progress=False, proto=tiny_proto)
+    return out, summary
+
+
+def test_training_logs_episodes_and_writes_a_policy(trained, tiny_cfg, tiny_proto):
+    out, summary = trained
+    assert summary["episodes"] == tiny_cfg.agent.episodes
+    log = summary["episodes_log"]
+    assert [e["episode"] for e in log] == [1, 2]
+    for e in log:
+        assert e["labelled"] == tiny_cfg.agent.episode_budget
+        assert 0 <= e["final_miou"] <= 1 and 0 <= e["epsilon"] <= 1
+        # fixed mode: rewards are mIoU differences from the start model, so the return telescopes
+        assert e["return"] == pytest.approx(100 * (e["final_miou"] - e["start_miou"]), abs=1e-6)
+    qnet, spec, meta = load_policy(out / "policy.pt")
+    assert spec.num_classes == tiny_proto.num_classes
+    assert spec.state_regions == len(tiny_proto.state) * tiny_proto.grid.per_image
+    assert qnet.config()["action_dim"] == spec.state_dim + 64
+    assert meta["mode"] == "fixed" and json.loads((out / "agent.json").read_text())["episodes"] == 2
+
+
+def test_faithful_mode_first_reward_is_the_full_miou(tiny_cfg, tiny_proto, tmp_path):
+    cfg = apply_overrides(tiny_cfg, ["agent.mode=faithful", "agent.episodes=1"])
+    summary = train_agent(cfg, tmp_path / "f", progress=False, proto=tiny_proto)
+    e = summary["episodes_log"][0]
+    assert e["return"] == pytest.approx(100 * e["final_miou"], abs=1e-6)
+    assert e["dqn_lr"] < cfg.agent.lr  # decayed every step
+
+
+def test_greedy_evaluation_with_the_policy(trained, tiny_cfg, tiny_proto, tiny_theta0, tmp_path):
+    out, _ = trained
+    res = simulate(tiny_cfg, "ralis", tmp_path / "eval", pretrained=tiny_theta0, progress=False,
+                   proto=tiny_proto, strategy_kwargs={"policy": out / "policy.pt"})
+    assert res["strategy"] == "ralis"
+    assert [b["regions"] for b in res["budgets"]] == list(tiny_cfg.al.budgets)
+    simulate(tiny_cfg, "ralis", tmp_path / "eval2", pretrained=tiny_theta0,
+                     progress=False, proto=tiny_proto, strategy_kwargs={"policy": out / "policy.pt"})
+    assert RunStore(tmp_path / "eval").acquisitions() == RunStore(tmp_path / "eval2").acquisitions()
+
+
+def test_policy_on_another_grid_fails_clearly(trained, tiny_cfg, tmp_path):
+    out, _ = trained
+    from ralis.data.protocol import load_protocol
+
+    cfg = apply_overrides(tiny_cfg, ["data.region_size=8x8"])
+    proto = load_protocol(cfg.data, progress=False)
+    with pytest.raises(ConfigError, match="regions per image"):
+        simulate(cfg, "ralis", tmp_path / "x", progress=False, proto=proto,
+                 strategy_kwargs={"policy": out / "policy.pt"})
+
+
+def test_missing_or_foreign_policy_file(tmp_path):
+    with pytest.raises(RalisError, match="not found"):
+        load_policy(tmp_path / "nope.pt")
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(RalisError, match="cannot read policy"):
+        load_policy(tmp_path / "other.pt")
+
+
+def test_interrupted_agent_training_resumes_exactly(tiny_cfg, tiny_proto, tmp_path, monkeypatch):
+    cfg = replace(tiny_cfg, seed=3)
+    ref = train_agent(cfg, tmp_path / "ref", progress=False, proto=tiny_proto)
+    calls = {"n": 0}
+    real = agent_mod.dqn_update
+
+    def crash_in_episode_2(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(agent_mod, "dqn_update", crash_in_episode_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_agent(cfg, tmp_path / "cut", progress=False, proto=tiny_proto)
+    assert len(RunStore(tmp_path / "cut").episodes()) == 1
+    monkeypatch.setattr(agent_mod, "dqn_update", real)
+    resumed = train_agent(cfg, tmp_path / "cut", resume=True, progress=False, proto=tiny_proto)
+    keys = ("return", "final_miou", "loss", "epsilon")
+    assert [e[k] for e in resumed["episodes_log"] for k in keys] == pytest.approx(
+        [e[k] for e in ref["episodes_log"] for k in keys], abs=1e-9)
+    a, _, _ = load_policy(tmp_path / "ref" / "policy.pt")
+    b, _, _ = load_policy(tmp_path / "cut" / "policy.pt")
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
