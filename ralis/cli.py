@@ -226,6 +226,83 @@ def train_agent_cmd(
     console.print(f"start-model D_R mIoU {100 * summary['start_miou']:.2f}; policy: {summary['policy']}")
 
 
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RalisError(f"{flag} expects comma-separated integers, got {text!r}") from None
+
+
+@app.command()
+def benchmark(
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] =
+        "random,entropy,bald,ralis",
+    seeds: Annotated[str, typer.Option(help="Comma-separated AL seeds.")] = "20,50,82",
+    agent_seeds: Annotated[str | None, typer.Option(
+        "--agent-seeds", help="Seeds of the RALIS agents to train (default: the first seed; "
+        "RALIS seed s uses agent s if trained, else the first).")] = None,
+    budgets: Annotated[str | None, typer.Option(help="Comma-separated region budgets.")] = None,
+    no_upper_bound: Annotated[bool, typer.Option(
+        "--no-upper-bound", help="Skip the full-supervision run.")] = False,
+    report_dir: Annotated[Path | None, typer.Option(
+        "--report", help="Also write the Markdown report into this folder.")] = None,
+    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
+    out: Out = None, device: Device = None, resolution: Resolution = None,
+    region_size: RegionSize = None, set_: Sets = None, quiet: Quiet = False,
+) -> None:
+    """Run the grid strategies x seeds x budgets (+ θ0, agents, upper bound) into one CSV.
+
+    Finished cells are skipped and interrupted ones resume, so rerun the same command after
+    an interruption.
+    """
+    from ralis.acquisition import STRATEGIES
+    from ralis.loop.grid import run_grid
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    for name in names:
+        STRATEGIES.get(name)
+    extra = [f"al.budgets={budgets}"] if budgets else []
+    cfg = build_config(preset, dataset, data_root, 0, device, resolution, region_size, set_, extra)
+    out = out or Path("runs") / f"grid-{cfg.preset}"
+    csv_path = run_grid(cfg, out, names, _int_list(seeds, "--seeds"),
+                        _int_list(agent_seeds, "--agent-seeds") if agent_seeds else None,
+                        upper=not no_upper_bound, progress=not quiet)
+    console.print(f"results table: {csv_path}")
+    if report_dir is not None:
+        from ralis.report import write_report
+
+        run_dirs = {n: out / f"{n}-s{_int_list(seeds, '--seeds')[0]}" for n in names}
+        console.print(f"report: {write_report(csv_path, report_dir, run_dirs=run_dirs)}")
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="results.csv of `ralis benchmark`.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.md and the figures.")] =
+        Path("report"),
+    budget: Annotated[int | None, typer.Option(
+        help="Budget of the per-class table (default: the largest all strategies reached).")] = None,
+    runs: Annotated[Path | None, typer.Option(
+        help="Grid folder, to draw each strategy's regions on images (first seed's runs).")] = None,
+) -> None:
+    """Write a Markdown report with figures from a results table."""
+    from ralis.report import read_csv, write_report
+
+    if not results.is_file():
+        raise RalisError(f"results table {results} not found; run `ralis benchmark` first")
+    run_dirs = None
+    if runs is not None:
+        rows = read_csv(results)
+        first = {}
+        for r in rows:
+            if r["strategy"] != "full":
+                first.setdefault(r["strategy"], r["seed"])
+        run_dirs = {s: runs / f"{s}-s{seed}" for s, seed in first.items()
+                    if (runs / f"{s}-s{seed}" / "results.json").exists()}
+    path = write_report(results, out, budget=budget, run_dirs=run_dirs)
+    console.print(f"report: {path}")
+
+
 def main() -> None:
     try:
         app()  # click handles usage errors itself (usage line, exit 2)

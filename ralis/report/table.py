@@ -1,0 +1,319 @@
+"""The results table: one row per (run, budget), written and read back as CSV.
+
+Every AL run directory (``ralis simulate``) and upper-bound directory (``ralis upper-bound``)
+holds a ``results.json``; :func:`rows_from_run` turns it into rows, :func:`collect` gathers many
+runs, :func:`write_csv` / :func:`read_csv` store them with the stdlib ``csv`` module.
+
+Units: ``miou``, ``val_miou``, ``iou_<class>`` and ``share_<class>`` are fractions in [0, 1]
+exactly as the run wrote them (the report multiplies by 100); ``class_entropy`` is in nats;
+``wall_time`` is the whole run's wall-clock seconds (pretraining excluded, as in results.json),
+repeated on every budget row of that run.
+
+The small pure-number helpers the report is built on (:func:`aggregate`, :func:`mean_curve`,
+:func:`regions_needed`, :func:`savings`, ...) live here too, so they can be tested on known
+answers without any figure or file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ralis.errors import RalisError
+
+COLUMNS: list[str] = [
+    "strategy", "seed", "regions", "pixel_fraction", "miou", "val_miou", "class_entropy",
+    "wall_time", "preset", "dataset", "git_revision", "config", "run_dir",
+]
+"""Base column order; ``iou_<class>`` then ``share_<class>`` columns follow, one per class."""
+
+INT_COLUMNS = frozenset({"seed", "regions"})
+STR_COLUMNS = frozenset({"strategy", "preset", "dataset", "git_revision", "config", "run_dir"})
+BASELINES: tuple[str, ...] = ("random", "entropy", "bald")
+"""The strategies RALIS is compared against in the paper."""
+FULL = "full"
+"""Strategy name of the upper-bound (full supervision) rows."""
+
+
+# ------------------------------------------------------------------------------- rows / CSV
+def _display_path(path: Path, base: Path | None) -> str:
+    """``path`` relative to ``base`` (default: the working directory) when possible."""
+    path = Path(path)
+    base = Path(base) if base is not None else Path.cwd()
+    try:
+        return os.path.relpath(path.resolve(), base.resolve())
+    except ValueError:  # another drive on Windows
+        return str(path.resolve())
+
+
+def rows_from_run(run_dir: Path, base: Path | None = None) -> list[dict[str, Any]]:
+    """One row per budget of ``run_dir/results.json`` (an AL run or an upper bound).
+
+    ``config`` and ``run_dir`` are given relative to ``base`` (default: the working directory).
+    ``wall_time`` is the run's total ``wall_time`` on every row (not the budget's own ``wall``).
+    An upper bound has no class distribution: its ``share_*`` and ``class_entropy`` are None.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json"
+    try:
+        res = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RalisError(f"{run_dir} has no results.json; is it a finished run directory?") from None
+    except json.JSONDecodeError as exc:
+        raise RalisError(f"cannot read {path}: {exc}") from None
+    classes = list(res.get("classes") or [])
+    rows = []
+    for budget in res.get("budgets", []):
+        iou = budget.get("iou") or {}
+        share = budget.get("class_distribution") or {}
+        row: dict[str, Any] = {
+            "strategy": res.get("strategy"), "seed": res.get("seed"),
+            "regions": budget.get("regions"), "pixel_fraction": budget.get("pixel_fraction"),
+            "miou": budget.get("miou"), "val_miou": budget.get("val_miou"),
+            "class_entropy": budget.get("class_entropy"), "wall_time": res.get("wall_time"),
+            "preset": res.get("preset"), "dataset": res.get("dataset"),
+            "git_revision": res.get("git_revision"),
+            "config": _display_path(run_dir / "config.json", base),
+            "run_dir": _display_path(run_dir, base),
+        }
+        names = classes or list(iou)
+        row.update({f"iou_{c}": iou.get(c) for c in names})
+        row.update({f"share_{c}": share.get(c) for c in names})
+        rows.append(row)
+    return rows
+
+
+def collect(run_dirs: Iterable[Path], base: Path | None = None) -> list[dict[str, Any]]:
+    """Rows of every run in ``run_dirs`` (see :func:`rows_from_run`), in the order given."""
+    rows: list[dict[str, Any]] = []
+    for run_dir in run_dirs:
+        rows.extend(rows_from_run(Path(run_dir), base))
+    return rows
+
+
+def class_names(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Class names in first-seen order, from the ``iou_*`` and ``share_*`` keys."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            for prefix in ("iou_", "share_"):
+                if key.startswith(prefix):
+                    seen.setdefault(key[len(prefix):], None)
+    return list(seen)
+
+
+def columns_for(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The CSV header: :data:`COLUMNS`, then ``iou_<class>``, then ``share_<class>``."""
+    names = class_names(rows)
+    base = set(COLUMNS)
+    extra = [k for row in rows for k in row if k not in base and not k.startswith(("iou_", "share_"))]
+    return (COLUMNS + list(dict.fromkeys(extra)) + [f"iou_{c}" for c in names]
+            + [f"share_{c}" for c in names])
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Write ``rows`` (missing values and None as empty cells); returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = columns_for(rows)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header, restval="", extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return path
+
+
+def _typed(column: str, text: str) -> Any:
+    if text == "":
+        return None
+    if column in STR_COLUMNS:
+        return text
+    if column in INT_COLUMNS:
+        return int(float(text))
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    """Read a CSV written by :func:`write_csv`: ints for seed/regions, floats, empty -> None."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as f:
+            return [{k: _typed(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+    except FileNotFoundError:
+        raise RalisError(f"results table {path} does not exist") from None
+
+
+# ------------------------------------------------------------------------ number helpers
+@dataclass(frozen=True)
+class Stat:
+    """Mean, sample standard deviation (None below two values) and count."""
+
+    mean: float
+    std: float | None
+    n: int
+
+
+def mean_std(values: Iterable[float | None]) -> Stat | None:
+    """Mean and sample std (ddof=1) of the non-None, non-NaN values; None if there are none."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return None
+    mean = sum(vals) / len(vals)
+    std = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+           if len(vals) > 1 else None)
+    return Stat(mean, std, len(vals))
+
+
+def aggregate(
+    rows: Iterable[dict[str, Any]], key: str = "miou", scale: float = 1.0
+) -> dict[tuple[str, int], Stat]:
+    """``{(strategy, regions): Stat}`` of ``row[key] * scale`` over seeds (and runs)."""
+    groups: dict[tuple[str, int], list[float | None]] = {}
+    for row in rows:
+        value = row.get(key)
+        groups.setdefault((row["strategy"], row["regions"]), []).append(
+            None if value is None else value * scale
+        )
+    out = {}
+    for k, vals in groups.items():
+        stat = mean_std(vals)
+        if stat is not None:
+            out[k] = stat
+    return out
+
+
+def order_strategies(names: Iterable[str]) -> list[str]:
+    """Baselines in paper order, then the rest alphabetically, ``full`` last."""
+    names = set(names)
+    known = [s for s in (*BASELINES, "ralis") if s in names]
+    rest = sorted(names - set(known) - {FULL})
+    return known + rest + ([FULL] if FULL in names else [])
+
+
+def strategies(rows: Iterable[dict[str, Any]], include_full: bool = False) -> list[str]:
+    names = order_strategies({r["strategy"] for r in rows})
+    return names if include_full else [s for s in names if s != FULL]
+
+
+def budgets(rows: Iterable[dict[str, Any]], strategy: str | None = None) -> list[int]:
+    """Sorted region budgets of the AL rows (of one strategy if given)."""
+    return sorted({
+        r["regions"] for r in rows
+        if r["strategy"] != FULL and (strategy is None or r["strategy"] == strategy)
+    })
+
+
+def common_budget(rows: Sequence[dict[str, Any]]) -> int | None:
+    """The largest budget every AL strategy reached (the largest of any, if none is shared)."""
+    per = [set(budgets(rows, s)) for s in strategies(rows)]
+    if not per:
+        return None
+    shared = set.intersection(*per)
+    return max(shared) if shared else max(set.union(*per))
+
+
+def mean_curve(stats: dict[tuple[str, int], Stat], strategy: str) -> list[tuple[int, float]]:
+    """``[(regions, mean)]`` of one strategy, sorted by regions."""
+    return sorted((b, s.mean) for (name, b), s in stats.items() if name == strategy)
+
+
+def regions_needed(curve: Sequence[tuple[float, float]], level: float) -> float | None:
+    """Regions at which a mean curve first reaches ``level``, interpolating linearly.
+
+    ``curve`` is ``[(regions, value)]`` sorted by regions. A curve already at or above the
+    level at its first budget returns that budget (the true need may be lower: the report
+    writes it as "<= budget"); a curve that never reaches it returns None.
+    """
+    if not curve:
+        return None
+    x0, y0 = curve[0]
+    if y0 >= level:
+        return float(x0)
+    for x1, y1 in curve[1:]:
+        if y1 >= level:
+            return float(x0 + (level - y0) * (x1 - x0) / (y1 - y0))
+        x0, y0 = x1, y1
+    return None
+
+
+def best_baseline(
+    needed: dict[str, float | None], baselines: Sequence[str] = BASELINES
+) -> tuple[str, float] | None:
+    """The baseline needing the fewest regions (ties: paper order), or None if none reached."""
+    reached = [(needed[b], i, b) for i, b in enumerate(baselines) if needed.get(b) is not None]
+    if not reached:
+        return None
+    value, _, name = min(reached)
+    return name, value
+
+
+def savings(
+    needed: dict[str, float | None], baselines: Sequence[str] = BASELINES
+) -> dict[str, float | None]:
+    """Per strategy: % fewer regions than the best baseline (positive = fewer labels).
+
+    None where the strategy never reaches the level or no baseline does.
+    """
+    best = best_baseline(needed, baselines)
+    out: dict[str, float | None] = {}
+    for name, value in needed.items():
+        if value is None or best is None or best[1] <= 0:
+            out[name] = None
+        else:
+            out[name] = 100.0 * (best[1] - value) / best[1]
+    return out
+
+
+def default_levels(
+    values: Iterable[float], count: int = 4, step: float = 0.5
+) -> list[float]:
+    """``count`` evenly spaced levels strictly between min and max, rounded to ``step``."""
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    if not vals:
+        return []
+    lo, hi = min(vals), max(vals)
+    if hi <= lo:
+        return [round(lo / step) * step]
+    levels = [lo + (hi - lo) * (i + 1) / (count + 1) for i in range(count)]
+    return sorted(dict.fromkeys(round(v / step) * step for v in levels))
+
+
+def pooled_std(a: Stat, b: Stat) -> float | None:
+    """sqrt((s_a^2 + s_b^2) / 2), or None when either std is unknown (one seed)."""
+    if a.std is None or b.std is None:
+        return None
+    return math.sqrt((a.std ** 2 + b.std ** 2) / 2)
+
+
+def bold_best(values: dict[str, float | None], decimals: int = 1) -> dict[str, str]:
+    """Format numbers to ``decimals``, the largest (ties at that precision too) in **bold**."""
+    shown = {k: (None if v is None else round(v, decimals)) for k, v in values.items()}
+    present = [v for v in shown.values() if v is not None]
+    top = max(present) if present else None
+    out = {}
+    for k, v in shown.items():
+        if v is None:
+            out[k] = "–"
+        else:
+            text = f"{v:.{decimals}f}"
+            out[k] = f"**{text}**" if v == top and len(present) > 1 else text
+    return out
+
+
+def pixel_fractions(rows: Iterable[dict[str, Any]]) -> dict[int, float]:
+    """``{regions: mean pixel_fraction}`` over the AL rows."""
+    groups: dict[int, list[float]] = {}
+    for r in rows:
+        if r["strategy"] != FULL and r.get("pixel_fraction") is not None:
+            groups.setdefault(r["regions"], []).append(r["pixel_fraction"])
+    return {b: sum(v) / len(v) for b, v in groups.items()}

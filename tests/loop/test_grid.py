@@ -1,0 +1,45 @@
+import pytest
+
+from ralis.loop.grid import run_grid
+from ralis.report import read_csv
+
+
+def test_grid_runs_every_cell_once_and_resumes(tiny_cfg, tmp_path, monkeypatch):
+    csv_path = run_grid(tiny_cfg, tmp_path / "g", ["random", "ralis"], [0, 1], progress=False)
+    rows = read_csv(csv_path)
+    cells = {(r["strategy"], r["seed"], r["regions"]) for r in rows if r["strategy"] != "full"}
+    assert cells == {(s, seed, b) for s in ("random", "ralis") for seed in (0, 1)
+                     for b in tiny_cfg.al.budgets}
+    full = [r for r in rows if r["strategy"] == "full"]
+    assert len(full) == 1 and full[0]["pixel_fraction"] == 1.0
+    for r in rows:
+        assert 0 <= r["miou"] <= 1 and r["git_revision"]
+        assert "iou_sky" in r and r["config"]
+    assert (tmp_path / "g" / "agent-s0" / "policy.pt").exists()
+    assert not (tmp_path / "g" / "agent-s1").exists()  # one agent by default
+
+    import ralis.loop.grid as grid_mod
+
+    def boom(*a, **k):
+        raise AssertionError("a finished cell was run again")
+
+    monkeypatch.setattr(grid_mod, "simulate", boom)
+    again = read_csv(run_grid(tiny_cfg, tmp_path / "g", ["random", "ralis"], [0, 1],
+                              progress=False))
+    assert len(again) == len(rows)
+
+
+def test_report_from_the_grid(tiny_cfg, tmp_path):
+    from ralis.report import write_report
+
+    csv_path = run_grid(tiny_cfg, tmp_path / "g", ["random", "entropy"], [0, 1], upper=False,
+                        progress=False)
+    report = write_report(csv_path, tmp_path / "rep",
+                          run_dirs={"random": tmp_path / "g" / "random-s0",
+                                    "entropy": tmp_path / "g" / "entropy-s0"})
+    text = report.read_text()
+    assert "random" in text and "entropy" in text and ".png" in text
+    pngs = list((tmp_path / "rep").glob("*.png"))
+    assert len(pngs) >= 3
+    with pytest.raises(Exception, match="budget"):
+        write_report(csv_path, tmp_path / "rep2", budget=12345)
