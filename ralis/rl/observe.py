@@ -35,11 +35,20 @@ class FeatureSpec:
     kl_range: tuple[float, float] = (0.0, 10.0)
 
     @classmethod
-    def from_config(cls, agent: AgentConfig, num_classes: int, grid: RegionGrid,
-                    state_images: int) -> FeatureSpec:
-        return cls(num_classes, grid.per_image, state_images, tuple(agent.poolings),
-                   agent.normalize_hist, agent.use_kl, agent.kl_bins, agent.kl_mode,
-                   tuple(agent.kl_range))
+    def from_config(
+        cls, agent: AgentConfig, num_classes: int, grid: RegionGrid, state_images: int
+    ) -> FeatureSpec:
+        return cls(
+            num_classes,
+            grid.per_image,
+            state_images,
+            tuple(agent.poolings),
+            agent.normalize_hist,
+            agent.use_kl,
+            agent.kl_bins,
+            agent.kl_mode,
+            tuple(agent.kl_range),
+        )
 
     @property
     def state_regions(self) -> int:
@@ -62,8 +71,11 @@ class FeatureSpec:
 
     def check_compatible(self, other: FeatureSpec, where: str) -> None:
         """Raise a clear ConfigError when a policy is used on data of another shape."""
-        for name, what in (("num_classes", "classes"), ("regions_per_image", "regions per image"),
-                           ("state_images", "state-set images")):
+        for name, what in (
+            ("num_classes", "classes"),
+            ("regions_per_image", "regions per image"),
+            ("state_images", "state-set images"),
+        ):
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
                 raise ConfigError(
@@ -72,12 +84,19 @@ class FeatureSpec:
                 )
 
 
-def observe_state(model: nn.Module, state_images_u8: torch.Tensor, grid: RegionGrid,
-                  spec: FeatureSpec, batch_size: int = 16, device: str = "cpu") -> torch.Tensor:
+def observe_state(
+    model: nn.Module,
+    state_images_u8: torch.Tensor,
+    grid: RegionGrid,
+    spec: FeatureSpec,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> torch.Tensor:
     """State features of every region of the state set: ``[R_S, C + 1 + 64 * poolings]``."""
     pred = predict(model, state_images_u8, batch_size, device)
-    feats = region_features(pred.pred_ids, pred.entropy, grid, spec.num_classes, spec.poolings,
-                            spec.normalize_hist)
+    feats = region_features(
+        pred.pred_ids, pred.entropy, grid, spec.num_classes, spec.poolings, spec.normalize_hist
+    )
     return feats.reshape(-1, feats.shape[-1]).float()
 
 
@@ -104,13 +123,19 @@ def observe_pools(
     with timer("forward") if timer else nullcontext():
         pred = predict(model, images_u8[images], batch_size, device)
     with timer("score") if timer else nullcontext():
-        feats = region_features(pred.pred_ids, pred.entropy, grid, spec.num_classes,
-                                spec.poolings, spec.normalize_hist)  # [n, R, F]
+        feats = region_features(
+            pred.pred_ids, pred.entropy, grid, spec.num_classes, spec.poolings, spec.normalize_hist
+        )  # [n, R, F]
         cand = feats[row_of.reshape(-1), (pools % per).reshape(-1)].float()  # [M, F]
         if spec.use_kl:
             hist = cand[:, : spec.num_classes + 1]
             cand = action_features(
-                hist, cand[:, spec.num_classes + 1 :], labelled_dist.float(),
-                normalize_histogram(hist), spec.kl_bins, spec.kl_mode, spec.kl_range,
+                hist,
+                cand[:, spec.num_classes + 1 :],
+                labelled_dist.float(),
+                normalize_histogram(hist),
+                spec.kl_bins,
+                spec.kl_mode,
+                spec.kl_range,
             )
         return cand.reshape(K, N, -1)

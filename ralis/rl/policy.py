@@ -18,8 +18,16 @@ def build_qnet(spec: FeatureSpec) -> QueryNetwork:
 def save_policy(path: Path, qnet: QueryNetwork, spec: FeatureSpec, meta: dict) -> None:
     from ralis.loop.store import atomic_save  # local: loop is the outer layer
 
-    atomic_save({"format": "ralis-policy-1", "qnet": qnet.config(), "spec": spec.to_dict(),
-                 "state_dict": qnet.state_dict(), "meta": meta}, Path(path))
+    atomic_save(
+        {
+            "format": "ralis-policy-1",
+            "qnet": qnet.config(),
+            "spec": spec.to_dict(),
+            "state_dict": qnet.state_dict(),
+            "meta": meta,
+        },
+        Path(path),
+    )
 
 
 def load_policy(path: Path) -> tuple[QueryNetwork, FeatureSpec, dict]:
@@ -38,7 +46,8 @@ def load_policy(path: Path) -> tuple[QueryNetwork, FeatureSpec, dict]:
         qnet = QueryNetwork.from_config(blob["qnet"])
         qnet.load_state_dict(blob["state_dict"])
     except Exception as exc:  # noqa: BLE001 - any failure here means an unusable file
-        raise RalisError(f"cannot read policy {path} ({exc}); pass a policy.pt from "
-                         "`ralis train-agent`") from None
+        raise RalisError(
+            f"cannot read policy {path} ({exc}); pass a policy.pt from `ralis train-agent`"
+        ) from None
     qnet.eval()
     return qnet, spec, blob.get("meta", {})

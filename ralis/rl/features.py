@@ -1,0 +1,536 @@
+"""Hand-crafted state and action features of the RALIS query agent (reference sections 3 and 4).
+
+All functions are pure and vectorised: no Python loop runs over pixels, regions or region
+pairs (loops only run over *chunks* of images or rows, to bound memory).
+
+Notation: ``N`` images, ``R`` regions per image (:attr:`RegionGrid.per_image`), ``C`` classes,
+``C + 1`` histogram bins (the last one is the ignore/void bin), ``M`` candidate regions,
+``L`` labelled regions, ``U`` "unlabelled" regions (the authors use the current step's
+candidates), ``P`` pooled-entropy features per region (``len(poolings) * out * out``; 192 for
+the paper's min/mean/max pooling to 8x8).
+
+Feature layouts:
+
+* state, per region: ``[class histogram (C+1) | pooled entropy (P)]`` -> ``C + 1 + 192``;
+* action, per candidate: ``[class histogram (C+1) | pooled entropy (P) |
+  KL-to-labelled histogram (bins) | KL-to-unlabelled histogram (bins)]`` -> ``C + 1 + 192 + 64``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ralis.data.regions import RegionGrid
+from ralis.errors import ConfigError
+
+__all__ = [
+    "ABSENT",
+    "POOLINGS",
+    "HISTOGRAM_MODES",
+    "region_class_histogram",
+    "region_class_distribution",
+    "normalize_histogram",
+    "pooled_entropy",
+    "region_features",
+    "state_features",
+    "kl_matrix",
+    "kl_histogram",
+    "kl_to_set_histogram",
+    "action_features",
+]
+
+ABSENT = 1e-7
+"""Value given to empty histogram bins (as the authors do), so that every KL is finite."""
+
+POOLINGS = ("min", "mean", "max")
+"""The paper's entropy poolings, in feature order."""
+
+HISTOGRAM_MODES = ("adaptive", "fixed")
+
+# Pixels per chunk of images in the class histograms (bounds the int64 temporaries).
+_PIXEL_CHUNK = 1 << 24
+# KL values per chunk of rows in the KL histograms: 16M values, about 256 MB of temporaries.
+# Big chunks mean few (multi-threaded) tensor ops; on a busy 2-core machine every parallel
+# op can cost a scheduler slice, so many small chunks are several times slower there.
+_KL_CHUNK = 1 << 24
+
+
+# ------------------------------------------------------------------------------------------
+# Class histograms
+
+
+def _region_bincount(ids: torch.Tensor, grid: RegionGrid, nbins: int) -> torch.Tensor:
+    """Per-region counts of integer ids in ``[0, nbins)``: ``[N, H, W]`` -> ``[N, R, nbins]`` (int64)."""
+    n_img, R = ids.shape[0], grid.per_image
+    per_image = R * grid.region_pixels
+    step = max(1, _PIXEL_CHUNK // max(per_image, 1))
+    out = []
+    for start in range(0, n_img, step):  # loop over chunks of images only
+        tiles = grid.tiles(ids[start : start + step])  # [n, R, h, w]
+        n = tiles.shape[0]
+        offsets = torch.arange(n * R, device=ids.device).view(n, R, 1, 1) * nbins
+        flat = (tiles.long() + offsets).reshape(-1)
+        out.append(torch.bincount(flat, minlength=n * R * nbins).view(n, R, nbins))
+    if not out:
+        return torch.zeros(0, R, nbins, dtype=torch.long, device=ids.device)
+    return torch.cat(out)
+
+
+def _check_ids(ids: torch.Tensor, what: str) -> None:
+    if ids.dim() != 3:
+        raise ValueError(f"{what} must be [N, H, W], got shape {tuple(ids.shape)}")
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        raise ValueError(f"{what} must be an integer tensor, got {ids.dtype}")
+
+
+def normalize_histogram(hist: torch.Tensor) -> torch.Tensor:
+    """Divide every histogram by its sum over the last dimension: ``[..., D]`` -> ``[..., D]``.
+
+    This is the normalisation ``scipy.stats.entropy`` applies to its arguments, so the
+    predicted class distribution of a region is ``normalize_histogram(raw counts)``.
+    """
+    return hist / hist.sum(dim=-1, keepdim=True)
+
+
+def region_class_histogram(
+    pred_ids: torch.Tensor, grid: RegionGrid, num_classes: int, normalize: bool = False
+) -> torch.Tensor:
+    """Per-region histogram of predicted classes.
+
+    Args:
+        pred_ids: ``[N, H, W]`` integer predicted class ids in ``[0, num_classes)``.
+        grid: the region grid of the images.
+        num_classes: ``C``; the histogram has ``C + 1`` bins, the last one the ignore bin
+            (always empty for predictions).
+        normalize: ``False`` (the authors' code): raw pixel counts. ``True``: the counts
+            divided by their sum (:func:`normalize_histogram`), i.e. class fractions.
+
+    Returns:
+        ``[N, R, C + 1]`` float32. Empty bins hold :data:`ABSENT` (1e-7) *before* the optional
+        normalisation, so the counts of a region sum to its pixel count plus ``1e-7`` per empty
+        bin.
+    """
+    _check_ids(pred_ids, "pred_ids")
+    if pred_ids.numel() and (int(pred_ids.min()) < 0 or int(pred_ids.max()) >= num_classes):
+        raise ValueError(
+            f"predicted class ids must lie in [0, {num_classes}), got "
+            f"[{int(pred_ids.min())}, {int(pred_ids.max())}]"
+        )
+    counts = _region_bincount(pred_ids, grid, num_classes + 1).float()
+    hist = counts.masked_fill_(counts == 0, ABSENT)
+    return normalize_histogram(hist) if normalize else hist
+
+
+def region_class_distribution(
+    mask: torch.Tensor, grid: RegionGrid, num_classes: int, ignore_index: int
+) -> torch.Tensor:
+    """Ground-truth class distribution of every region, void bin included.
+
+    Used for the labelled regions of the KL-to-labelled feature: pixel fractions of the
+    ``C`` classes plus the void class (pixels equal to ``ignore_index`` go to the last bin),
+    empty bins set to :data:`ABSENT` (1e-7), then renormalised to sum 1.
+
+    Args:
+        mask: ``[N, H, W]`` integer labels in ``[0, num_classes)`` or ``ignore_index``.
+
+    Returns:
+        ``[N, R, C + 1]`` float32, each row summing to 1.
+    """
+    _check_ids(mask, "mask")
+    ids = torch.where(mask == ignore_index, torch.full_like(mask, num_classes), mask)
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) > num_classes):
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
+            f"got [{int(mask.min())}, {int(mask.max())}]"
+        )
+    frac = _region_bincount(ids, grid, num_classes + 1).float() / grid.region_pixels
+    frac.masked_fill_(frac == 0, ABSENT)
+    return normalize_histogram(frac)
+
+
+# ------------------------------------------------------------------------------------------
+# Entropy pooling
+
+
+def _check_poolings(poolings: Sequence[str]) -> tuple[str, ...]:
+    poolings = tuple(poolings)
+    bad = [p for p in poolings if p not in POOLINGS]
+    if bad or not poolings or len(set(poolings)) != len(poolings):
+        raise ConfigError(
+            f"entropy poolings must be distinct names among {POOLINGS}, got {poolings}"
+        )
+    return poolings
+
+
+def pooled_entropy(
+    entropy: torch.Tensor,
+    grid: RegionGrid,
+    out: int = 8,
+    poolings: Sequence[str] = POOLINGS,
+) -> torch.Tensor:
+    """Min / mean / max pooling of every region's entropy map to ``out x out``.
+
+    The kernel is ``(h // out, w // out)`` with stride = kernel and no padding, so the last
+    ``h % out`` rows and ``w % out`` columns of a region are dropped (CamVid: 90x80 regions,
+    kernel 11x10, the last 2 rows dropped), as in the reference.
+
+    Args:
+        entropy: ``[N, H, W]`` per-pixel entropy.
+        out: output side (8 in the paper).
+        poolings: which poolings, in output order (default ``("min", "mean", "max")``;
+            ``("max",)`` for the paper's 1H ablation).
+
+    Returns:
+        ``[N, R, len(poolings) * out * out]`` (192 by default), each pooled map flattened
+        row-major, concatenated ``[min | mean | max]``.
+    """
+    poolings = _check_poolings(poolings)
+    if entropy.dim() != 3:
+        raise ValueError(f"entropy must be [N, H, W], got shape {tuple(entropy.shape)}")
+    h, w = grid.region_size
+    kh, kw = h // out, w // out
+    if kh < 1 or kw < 1:
+        raise ConfigError(f"regions of {h}x{w} (h x w) are smaller than the {out}x{out} pooling")
+    tiles = grid.tiles(entropy)  # [N, R, h, w]
+    n, R = tiles.shape[:2]
+    # A view: [N, R, out, kh, out, kw] (extra rows/cols cropped).
+    blocks = tiles[..., : out * kh, : out * kw].reshape(n, R, out, kh, out, kw)
+    reducers = {
+        "min": lambda b: b.amin(dim=(3, 5)),
+        "mean": lambda b: b.mean(dim=(3, 5)),
+        "max": lambda b: b.amax(dim=(3, 5)),
+    }
+    return torch.cat([reducers[p](blocks).reshape(n, R, out * out) for p in poolings], dim=-1)
+
+
+# ------------------------------------------------------------------------------------------
+# State features
+
+
+def region_features(
+    pred_ids: torch.Tensor,
+    entropy: torch.Tensor,
+    grid: RegionGrid,
+    num_classes: int,
+    poolings: Sequence[str] = POOLINGS,
+    normalize: bool = False,
+    out: int = 8,
+) -> torch.Tensor:
+    """Per-region ``[class histogram | pooled entropy]`` of every region of every image.
+
+    Args:
+        pred_ids: ``[N, H, W]`` predicted class ids.
+        entropy: ``[N, H, W]`` per-pixel entropy of the prediction.
+        normalize: normalise the class histogram (the authors use raw counts).
+
+    Returns:
+        ``[N, R, C + 1 + P]`` with ``P = len(poolings) * out * out``. Candidate features are
+        rows of this tensor (index with the candidates' local region ids).
+    """
+    hist = region_class_histogram(pred_ids, grid, num_classes, normalize=normalize)
+    pooled = pooled_entropy(entropy, grid, out=out, poolings=poolings)
+    return torch.cat([hist, pooled.to(hist.dtype)], dim=-1)
+
+
+def state_features(
+    pred_ids: torch.Tensor,
+    entropy: torch.Tensor,
+    grid: RegionGrid,
+    num_classes: int,
+    poolings: Sequence[str] = POOLINGS,
+    normalize: bool = False,
+    out: int = 8,
+) -> torch.Tensor:
+    """The agent's state: features of every region of the state-set images.
+
+    Args:
+        pred_ids: ``[N, H, W]`` predicted class ids of the ``N`` state images.
+        entropy: ``[N, H, W]`` per-pixel entropy.
+        poolings: entropy poolings (``("max",)`` gives ``C + 1 + 64``).
+
+    Returns:
+        ``[N * R, C + 1 + P]`` (``R_S = N * R`` rows in image-major order; ``C + 1 + 192`` by
+        default, e.g. ``[240, 204]`` for 10 CamVid images).
+    """
+    feats = region_features(pred_ids, entropy, grid, num_classes, poolings, normalize, out)
+    return feats.reshape(-1, feats.shape[-1])
+
+
+# ------------------------------------------------------------------------------------------
+# KL divergences and their histograms
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in HISTOGRAM_MODES:
+        raise ConfigError(f"KL histogram mode must be one of {HISTOGRAM_MODES}, got {mode!r}")
+
+
+def _kl_operands(
+    p: torch.Tensor, q: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalised ``p``, ``sum p log p`` per row and ``log q`` (normalised) for :func:`_kl_rows`."""
+    if p.dim() != 2 or q.dim() != 2 or p.shape[1] != q.shape[1]:
+        raise ValueError(
+            f"p and q must be [M, D] and [L, D], got {tuple(p.shape)} and {tuple(q.shape)}"
+        )
+    dtype = torch.promote_types(p.dtype, q.dtype)
+    if not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    if (p < 0).any() or (q <= 0).any():
+        raise ValueError("KL needs p >= 0 and q > 0 (floor empty bins at 1e-7 first)")
+    p = normalize_histogram(p.to(dtype))
+    log_q = normalize_histogram(q.to(dtype)).log()
+    return p, torch.xlogy(p, p).sum(dim=1), log_q
+
+
+def _kl_rows(p: torch.Tensor, plogp: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """``KL(p_i || q_j) = sum p_i log p_i - p_i . log q_j`` for normalised operands: ``[m, L]``."""
+    kl = torch.addmm(plogp.unsqueeze(1), p, log_q.T, alpha=-1)
+    return kl.clamp_min_(0.0)  # KL >= 0; removes rounding noise around identical rows
+
+
+def kl_matrix(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """All pairwise KL divergences ``KL(p_i || q_j)`` (natural log).
+
+    Both sets are normalised to sum 1 first (as ``scipy.stats.entropy(p, q)`` does) and the
+    divergences are computed as one matrix product, ``sum p log p - p @ log(q).T``; tiny
+    negative rounding results are clamped to 0.
+
+    Args:
+        p: ``[M, D]`` non-negative histograms.
+        q: ``[L, D]`` strictly positive histograms.
+
+    Returns:
+        ``[M, L]`` in the promoted floating dtype of ``p`` and ``q``.
+    """
+    p, plogp, log_q = _kl_operands(p, q)
+    return _kl_rows(p, plogp, log_q)
+
+
+def _outer_edges(
+    values: torch.Tensor, mode: str, value_range: tuple[float, float]
+) -> tuple[torch.Tensor, torch.Tensor] | tuple[float, float]:
+    """np.histogram's outer edges: per row ``(first [m], last [m])`` or a common float pair."""
+    if mode == "adaptive":
+        first, last = values.amin(dim=1), values.amax(dim=1)
+        same = first == last
+        first = torch.where(same, first - 0.5, first)
+        last = torch.where(same, last + 0.5, last)
+        return first, last
+    lo, hi = float(value_range[0]), float(value_range[1])
+    if not lo <= hi:
+        raise ConfigError(f"KL histogram value_range must satisfy min <= max, got {value_range}")
+    return (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+
+
+def _bin_edges(first, last, bins: int, dtype: torch.dtype, device) -> torch.Tensor:
+    """The edges ``np.linspace(first, last, bins + 1)`` computes, bit for bit.
+
+    Adaptive (tensor ``first``/``last`` of ``dtype``): ``k * step + first`` in ``dtype`` ->
+    ``[m, bins + 1]``. Fixed (Python floats): computed in float64, then cast to ``dtype`` ->
+    ``[1, bins + 1]``.
+    """
+    if isinstance(first, torch.Tensor):
+        step = (last - first) / bins
+        k = torch.arange(bins + 1, dtype=dtype, device=device)
+        edges = k * step.unsqueeze(1) + first.unsqueeze(1)
+        edges[:, -1] = last
+        return edges
+    k = torch.arange(bins + 1, dtype=torch.float64, device=device)
+    edges = k * ((last - first) / bins) + first
+    edges[-1] = last
+    return edges.to(dtype).unsqueeze(0)
+
+
+def _histogram_rows(
+    values: torch.Tensor, bins: int, mode: str, value_range: tuple[float, float]
+) -> torch.Tensor:
+    """Row-wise ``np.histogram(row, bins, range)`` counts of ``values [m, L]`` -> ``[m, bins]``.
+
+    Fast path: ``floor((v - first) * bins / (last - first))``. A value whose estimate lies
+    within a rounding tolerance of a bin edge (a tiny fraction; every value of an
+    ill-conditioned row, whose range is tiny against its magnitude) is re-binned exactly as
+    numpy does it (:func:`_exact_bins`). In "fixed" mode values outside the range count in
+    the end bins.
+    """
+    values = values.contiguous()
+    m, L = values.shape
+    dtype, device = values.dtype, values.device
+    first, last = _outer_edges(values, mode, value_range)
+    eps = torch.finfo(dtype).eps
+    scale = bins / (last - first)
+    # g = (v - first) * scale - 0.5, so that the bin estimate floor(g + 0.5) is round(g) and
+    # |g - round(g)| is 0.5 minus the distance to the nearest edge (in bins). The rounding
+    # error of g and of numpy's edges is below eps * (1.5 * max|edge| * scale + 2.5 * bins);
+    # ``tol`` is about twice that.
+    if mode == "fixed":
+        tol = 4 * eps * (bins + max(abs(first), abs(last)) * scale)
+        g = values * scale - (first * scale + 0.5)
+    else:
+        if not bool(torch.isfinite(first).all() and torch.isfinite(last).all()):
+            raise ValueError("KL histogram: values must be finite")
+        tol = float((4 * eps * (bins + torch.maximum(first.abs(), last.abs()) * scale)).max())
+        g = torch.addcmul((-first * scale - 0.5).unsqueeze(1), values, scale.unsqueeze(1))
+    est = g.round()
+    # Keep |g - round(g)| only where it is within tol of 0.5 (i.e. v within tol of an edge).
+    near_edge = F.threshold_(g.sub_(est).abs_(), 0.5 - tol, 0.0)
+    if mode == "fixed":  # values outside the range count in the end bins
+        est.clamp_(0, bins - 1)
+    if tol >= 0.25:  # ill-conditioned rows (range tiny against magnitude): all exact
+        near_edge.fill_(1.0)
+    if float(near_edge.amax()) > 0:
+        flat = near_edge.view(-1).nonzero().squeeze(1)
+        rows = flat // L
+        exact = _exact_bins(values.view(-1)[flat], rows, first, last, bins, mode)
+        est.view(-1)[flat] = exact.to(dtype)
+    est += torch.arange(0, m * bins, bins, device=device, dtype=dtype).unsqueeze(1)
+    return torch.bincount(est.view(-1).to(torch.int32), minlength=m * bins).view(m, bins)
+
+
+def _exact_bins(
+    v: torch.Tensor, rows: torch.Tensor, first, last, bins: int, mode: str
+) -> torch.Tensor:
+    """numpy's bin assignment of values ``v [k]`` of rows ``rows [k]`` -> int64 ``[k]``.
+
+    Mirrors ``np.histogram`` step by step (and its dtype rules): estimate
+    ``((v - first) / (last - first)) * bins``, then one correction step against the
+    ``np.linspace`` edges (left-closed bins, the last bin right-closed).
+    """
+    edges = _bin_edges(first, last, bins, v.dtype, v.device)
+    if mode == "fixed":
+        v = v.clamp(edges[0, 0].item(), edges[0, -1].item())
+        # numpy divides by a float64 scalar here, whatever the data's dtype.
+        est = ((v - first).double() / (last - first)) * bins
+        edges = edges.expand(v.shape[0], bins + 1)
+    else:
+        lo, hi = first[rows], last[rows]
+        est = ((v - lo) / (hi - lo)) * bins
+        edges = edges[rows]
+    idx = est.long().clamp_(0, bins - 1).unsqueeze(1)
+    v = v.unsqueeze(1)
+    idx -= (v < edges.gather(1, idx)).long()
+    idx += ((v >= edges.gather(1, idx + 1)) & (idx != bins - 1)).long()
+    return idx.squeeze(1)
+
+
+def _rows_per_chunk(L: int, chunk: int | None) -> int:
+    return chunk if chunk is not None else max(1, _KL_CHUNK // max(L, 1))
+
+
+def kl_histogram(
+    kl: torch.Tensor,
+    bins: int = 32,
+    mode: str = "adaptive",
+    value_range: tuple[float, float] = (0.0, 10.0),
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """Normalised histogram of every row of a KL matrix.
+
+    Args:
+        kl: ``[M, L]`` values (e.g. :func:`kl_matrix`).
+        bins: number of equal-width bins (32 in the paper).
+        mode: ``"adaptive"`` (the authors): per-row range ``[min, max]``, i.e.
+            ``np.histogram(row, bins)``; a constant row uses ``(v - 0.5, v + 0.5)`` like numpy,
+            so its mass lands in the middle bin. ``"fixed"``: the common ``value_range`` for
+            every row, i.e. ``np.histogram(clip(row, *value_range), bins, value_range)``
+            (values outside the range count in the end bins), so bins are comparable across
+            candidates.
+        chunk: rows per chunk (default: about 16M values per chunk, bounding memory).
+
+    Returns:
+        ``[M, bins]`` in ``kl``'s dtype, each row summing to 1; all zeros when ``L == 0``.
+        Bin assignment matches ``np.histogram`` exactly (same edges, same corrections).
+    """
+    _check_mode(mode)
+    M, L = kl.shape
+    dtype = kl.dtype if kl.dtype.is_floating_point else torch.get_default_dtype()
+    out = torch.zeros(M, bins, dtype=dtype, device=kl.device)
+    if L == 0 or M == 0:
+        return out
+    rows = _rows_per_chunk(L, chunk)
+    for start in range(0, M, rows):  # loop over chunks of rows only
+        counts = _histogram_rows(kl[start : start + rows].to(dtype), bins, mode, value_range)
+        out[start : start + rows] = counts.to(dtype) / L
+    return out
+
+
+def kl_to_set_histogram(
+    p: torch.Tensor,
+    q: torch.Tensor,
+    bins: int = 32,
+    mode: str = "adaptive",
+    value_range: tuple[float, float] = (0.0, 10.0),
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """``kl_histogram(kl_matrix(p, q))`` without materialising the ``[M, L]`` matrix.
+
+    Args:
+        p: ``[M, D]`` histograms (e.g. candidates' predicted class counts).
+        q: ``[L, D]`` the reference set (labelled regions' GT distributions, or the candidates).
+
+    Returns:
+        ``[M, bins]``, rows summing to 1 (zeros when ``L == 0``); identical to the two-step
+        computation.
+    """
+    _check_mode(mode)
+    M, L = p.shape[0], q.shape[0]
+    if L == 0 or M == 0:
+        dtype = torch.promote_types(p.dtype, q.dtype)
+        dtype = dtype if dtype.is_floating_point else torch.get_default_dtype()
+        return torch.zeros(M, bins, dtype=dtype, device=p.device)
+    p, plogp, log_q = _kl_operands(p, q)
+    out = torch.empty(M, bins, dtype=p.dtype, device=p.device)
+    rows = _rows_per_chunk(L, chunk)
+    for start in range(0, M, rows):  # loop over chunks of rows only
+        stop = start + rows
+        kl = _kl_rows(p[start:stop], plogp[start:stop], log_q)
+        out[start:stop] = _histogram_rows(kl, bins, mode, value_range).to(p.dtype) / L
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Action features
+
+
+def action_features(
+    cand_hist: torch.Tensor,
+    cand_entropy: torch.Tensor,
+    labelled_dist: torch.Tensor,
+    unlabelled_dist: torch.Tensor,
+    bins: int = 32,
+    mode: str = "adaptive",
+    value_range: tuple[float, float] = (0.0, 10.0),
+) -> torch.Tensor:
+    """Feature vector of every candidate region (one row per candidate).
+
+    Args:
+        cand_hist: ``[M, C + 1]`` candidates' class histograms (raw counts as in the state, or
+            normalised); the candidate's predicted class distribution is this normalised.
+        cand_entropy: ``[M, P]`` candidates' pooled entropy (192 in the paper).
+        labelled_dist: ``[L, C + 1]`` GT class distributions of the regions labelled so far
+            (:func:`region_class_distribution`); ``L`` may be 0 (-> zero histogram).
+        unlabelled_dist: ``[U, C + 1]`` distributions of the "unlabelled set" (the authors:
+            every candidate of the step, ``normalize_histogram(cand_hist)``, itself included).
+        bins, mode, value_range: see :func:`kl_histogram`.
+
+    Returns:
+        ``[M, C + 1 + P + 2 * bins]`` = ``[hist | entropy | KL-labelled hist | KL-unlabelled
+        hist]`` (``C + 1 + 192 + 64`` in the paper), in ``cand_hist``'s floating dtype.
+    """
+    if (
+        cand_hist.dim() != 2
+        or cand_entropy.dim() != 2
+        or cand_hist.shape[0] != cand_entropy.shape[0]
+    ):
+        raise ValueError(
+            f"cand_hist [M, C+1] and cand_entropy [M, P] must have the same M, got "
+            f"{tuple(cand_hist.shape)} and {tuple(cand_entropy.shape)}"
+        )
+    dtype = cand_hist.dtype if cand_hist.dtype.is_floating_point else torch.get_default_dtype()
+    hist = cand_hist.to(dtype)
+    kl_lab = kl_to_set_histogram(hist, labelled_dist.to(dtype), bins, mode, value_range)
+    kl_unl = kl_to_set_histogram(hist, unlabelled_dist.to(dtype), bins, mode, value_range)
+    return torch.cat([hist, cand_entropy.to(dtype), kl_lab, kl_unl], dim=1)
