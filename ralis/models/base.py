@@ -27,16 +27,24 @@ class SegmentationNet(nn.Module):
         raise NotImplementedError
 
     def forward_head(
-        self, features: torch.Tensor, out_size: tuple[int, int], mc_dropout: bool = False
+        self,
+        features: torch.Tensor,
+        out_size: tuple[int, int],
+        mc_dropout: bool = False,
+        keep_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Features -> logits ``[N, C, H, W]`` at ``out_size``.
 
         With ``mc_dropout=True`` dropout (p = ``dropout_p``) is applied to the features first,
         whatever the module's train/eval mode (Monte-Carlo dropout, used by BALD only; the paper
-        never trains with it).
+        never trains with it). ``keep_mask`` (bool, features' shape) supplies the dropout mask
+        instead of drawing one (see :func:`ralis.models.inference.dropout_masks`).
         """
         if mc_dropout and self.dropout_p > 0:
-            features = nn.functional.dropout(features, self.dropout_p, training=True)
+            if keep_mask is None:
+                features = nn.functional.dropout(features, self.dropout_p, training=True)
+            else:
+                features = features * keep_mask / (1.0 - self.dropout_p)
         logits = self.classifier(features)
         if tuple(logits.shape[-2:]) != tuple(out_size):
             logits = nn.functional.interpolate(

@@ -40,6 +40,24 @@ def predict(
     return Prediction(torch.cat(preds), torch.cat(ents))
 
 
+def dropout_masks(shape: torch.Size, p: float, samples: int, device: str = "cpu"):
+    """Yield ``samples`` independent Bernoulli(1 - p) keep-masks of ``shape`` (bool).
+
+    For the paper's p = 0.5 each random 31-bit integer supplies one bit to 31 masks, so drawing
+    20 masks costs one draw instead of 20 (the random numbers, not the network, dominate MC
+    dropout on a CPU). Other p draw one uniform tensor per mask.
+    """
+    if p == 0.5:
+        bits = None
+        for t in range(samples):
+            if t % 31 == 0:
+                bits = torch.randint(0, 2**31 - 1, shape, dtype=torch.int32, device=device)
+            yield ((bits >> (t % 31)) & 1).bool()
+    else:
+        for _ in range(samples):
+            yield torch.rand(shape, device=device) >= p
+
+
 def _set_dropout(model: nn.Module, active: bool) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.dropout._DropoutNd):
@@ -77,9 +95,12 @@ def bald_map(
         if not shared:
             _set_dropout(model, True)
         mean_probs = mean_entropy = None
+        masks = (dropout_masks(feats.shape, float(getattr(model, "dropout_p", 0.5)), samples,
+                               feats.device) if shared else None)
         for _ in range(samples):
             if shared:
-                logits = model.forward_head(feats, head_size, mc_dropout=True)
+                logits = model.forward_head(feats, head_size, mc_dropout=True,
+                                            keep_mask=next(masks))
             else:
                 logits = model(x)
             probs, ent = entropy_from_logits(logits)

@@ -92,3 +92,30 @@ def test_unknown_strategy_lists_valid_names():
     with pytest.raises(ConfigError, match="bald, entropy"):
         create_strategy("coreset")
     assert {"random", "entropy", "bald"} <= set(STRATEGIES.names())
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_dropout_masks_are_bernoulli_and_independent(p):
+    from ralis.models.inference import dropout_masks
+
+    torch.manual_seed(0)
+    masks = torch.stack(list(dropout_masks(torch.Size([200, 300]), p, 40))).float()
+    assert masks.shape == (40, 200, 300)
+    assert masks.mean().item() == pytest.approx(1 - p, abs=0.01)
+    flat = masks.view(40, -1) - masks.view(40, -1).mean(1, keepdim=True)
+    corr = (flat @ flat.T) / (flat.norm(dim=1)[:, None] * flat.norm(dim=1)[None, :])
+    off_diagonal = corr - torch.eye(40)
+    assert off_diagonal.abs().max() < 0.02  # includes masks 30/31 across a refill
+
+
+def test_bald_at_feature_resolution_ranks_regions_like_full_resolution():
+    net = create_model("fpn_small", 4, dropout_p=0.5)
+    torch.manual_seed(0)
+    images = torch.randint(0, 255, (3, 3, 64, 64), dtype=torch.uint8)
+    grid = RegionGrid((64, 64), (16, 16))
+    torch.manual_seed(1)
+    fast = grid.region_mean(bald_map(net, images, samples=30))
+    torch.manual_seed(1)
+    full = grid.region_mean(bald_map(net, images, samples=30, full_resolution=True))
+    a, b = fast.flatten() - fast.mean(), full.flatten() - full.mean()
+    assert (a @ b / (a.norm() * b.norm())).item() > 0.9
