@@ -176,10 +176,10 @@ def _camvid_cpu() -> RunConfig:
         model=ModelConfig(name="fpn_small"),
         train=TrainConfig(
             lr=1e-2, pretrain_lr=1e-2, batch_size=16, crop_size=(112, 112), pretrain_epochs=80,
-            pretrain_patience=10, final_epochs=40, final_patience=6, val_every=1,
+            pretrain_patience=10, final_epochs=30, final_patience=6, val_every=1,
         ),
         al=ALConfig(budgets=(480, 960, 1440, 1920), eval_every=5),
-        agent=AgentConfig(episodes=20, episode_budget=480),
+        agent=AgentConfig(episodes=12, episode_budget=480, eps_decay=8.0),
     )
 
 
