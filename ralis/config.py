@@ -53,10 +53,12 @@ class TrainConfig:
     eval_batch_size: int = 16  # images per inference batch
     pretrain_epochs: int = 60  # max epochs of θ0 pretraining and the upper bound
     pretrain_patience: int = 10  # early-stopping patience (epochs) for those
+    final_lr: float | None = None  # lr of the final training (None = continue the AL-phase lr)
     final_epochs: int = 40  # max epochs of the final training at each budget
     final_patience: int = 8  # early-stopping patience of the final training
     val_every: int = 1  # validate every this many epochs in pretraining/final training
     iters_per_epoch: int | None = None  # cap on SGD steps per epoch (None = one pass)
+    samples_per_epoch: int | None = None  # crops per epoch (None = one per labelled image)
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,8 @@ def _synthetic_demo() -> RunConfig:
         ),
         model=ModelConfig(name="fpn_small"),
         train=TrainConfig(
-            lr=0.01, pretrain_lr=0.01, batch_size=16, crop_size=(64, 64), pretrain_epochs=30,
-            pretrain_patience=6, final_epochs=12, final_patience=4,
+            lr=0.002, pretrain_lr=0.01, batch_size=16, crop_size=(64, 64), pretrain_epochs=40,
+            pretrain_patience=8, final_epochs=15, final_patience=4, samples_per_epoch=160,
         ),
         al=ALConfig(
             regions_per_step=16, pool_sizes={"random": 10, "entropy": 10, "bald": 10, "ralis": 10},
@@ -175,11 +177,11 @@ def _camvid_cpu() -> RunConfig:
         ),
         model=ModelConfig(name="fpn_small"),
         train=TrainConfig(
-            lr=1e-2, pretrain_lr=1e-2, batch_size=16, crop_size=(112, 112), pretrain_epochs=80,
-            pretrain_patience=10, final_epochs=30, final_patience=6, val_every=1,
+            lr=1e-3, pretrain_lr=1e-2, batch_size=16, crop_size=(112, 112), pretrain_epochs=80,
+            pretrain_patience=10, final_epochs=20, final_patience=5, val_every=1,
         ),
         al=ALConfig(budgets=(480, 960, 1440, 1920), eval_every=5),
-        agent=AgentConfig(episodes=12, episode_budget=480, eps_decay=8.0),
+        agent=AgentConfig(episodes=10, episode_budget=480, eps_decay=7.0),
     )
 
 
@@ -227,6 +229,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         (min(cfg.train.crop_size) >= 8, "train.crop_size must be at least 8x8"),
         (cfg.train.pretrain_epochs >= 1 and cfg.train.final_epochs >= 0, "epochs must be >= 1"),
         (cfg.train.val_every >= 1, "train.val_every must be >= 1"),
+        (cfg.train.samples_per_epoch is None or cfg.train.samples_per_epoch >= 1,
+         "train.samples_per_epoch must be >= 1"),
         (0 <= cfg.model.dropout_p < 1, "model.dropout_p must be in [0, 1)"),
         (cfg.data.state_images >= 1 and cfg.data.dqn_train_images >= 1,
          "data.state_images and data.dqn_train_images must be >= 1"),

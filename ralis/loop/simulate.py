@@ -155,6 +155,9 @@ class Simulation:
         model = copy.deepcopy(self.model)
         opt = make_optimizer(model, cfg.train.lr, cfg.train)
         opt.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))  # never share buffers
+        if cfg.train.final_lr is not None:
+            for group in opt.param_groups:
+                group["lr"] = cfg.train.final_lr
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.train.lr_gamma)
         val0, _ = miou_on(model, proto.reward, proto, cfg)
         result = fit(

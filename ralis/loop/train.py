@@ -161,7 +161,8 @@ def fit(
 ) -> FitResult:
     """Train to convergence with early stopping on ``validate`` (D_R mIoU); keeps the best weights.
 
-    Each epoch visits every image that has labelled regions once (a crop around one of them).
+    Each epoch visits every image that has labelled regions once (a crop around one of them),
+    or, with ``cfg.samples_per_epoch``, draws that many such crops.
     ``initial_miou`` is the validation score of the starting weights (they are kept if no epoch
     beats it).
     """
@@ -172,6 +173,11 @@ def fit(
     epoch = 0
     for epoch in bar:
         items = one_region_per_image(region_ids, data.grid.per_image, generator)
+        while cfg.samples_per_epoch and items.numel() < cfg.samples_per_epoch:
+            items = torch.cat([items, one_region_per_image(region_ids, data.grid.per_image,
+                                                           generator)])
+        if cfg.samples_per_epoch:
+            items = items[: cfg.samples_per_epoch]
         loss = train_pass(model, optimizer, data, items, cfg, generator, device, cfg.iters_per_epoch)
         if scheduler is not None:
             for _ in range(cfg.lr_steps_per_step):

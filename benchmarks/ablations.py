@@ -1,0 +1,552 @@
+"""The paper's appendix-E ablations (RALIS, Casanova et al. ICLR 2020) as one resumable script.
+
+Three studies on one preset (default ``camvid-cpu``), every AL run starting from one shared θ0:
+
+``features``           E.1, the agent's state/action features: ``max`` (max-pooled entropy only),
+                       ``3H`` (min, mean and max pooling) and ``3H+KL`` (the full agent). One agent
+                       per variant, trained with the first seed, evaluated greedily on every seed;
+                       the entropy baseline on the same seeds for reference.
+``image_vs_region``    E.2, labelling K regions per step vs one whole image per step at equal pixel
+                       budgets (budgets divided by the regions per image), for random, entropy and
+                       BALD; with ``--policy`` also RALIS, under region labelling only (a policy is
+                       tied to its region grid).
+``regions_per_step``   E.3, K = 1, 12, 24, 48 regions per step for one ``--strategy`` (default
+                       entropy; ``ralis`` needs ``--policy``).
+
+Usage::
+
+    .venv/bin/python benchmarks/ablations.py                      # all studies on camvid-cpu
+    .venv/bin/python benchmarks/ablations.py --study features --seeds 20,50
+    .venv/bin/python benchmarks/ablations.py --study regions_per_step --strategy ralis \\
+        --policy runs/grid/agent-s20/policy.pt --budgets 480,960
+    .venv/bin/python benchmarks/ablations.py --preset synthetic-demo --set agent.episodes=2
+
+Everything goes under ``--out`` (default ``runs/ablations-<preset>``)::
+
+    theta0/                                        θ0 (pretrained on D_T), shared by every cell
+    features/agent-<variant>/                      one agent per feature variant
+    features/<variant>-s<seed>/                    ralis-max, ralis-3h, ralis-3h-kl, entropy
+    image_vs_region/<unit>-<strategy>-s<seed>/     unit = region | image
+    regions_per_step/k<K>-<strategy>-s<seed>/
+    ablations.csv                                  one row per cell x budget
+    ablations.md                                   Markdown tables, mean ± std over seeds
+
+Every cell resumes: a finished cell is skipped and an interrupted one continues, so after an
+interruption run the same command again. Cells with identical settings (on camvid-cpu: the entropy
+baseline of ``features``, region/entropy of ``image_vs_region`` and K = 24 of ``regions_per_step``)
+run once and are shared; the ``run_dir`` column says where each row comes from. A directory that
+holds a run with other settings (another ``--set`` or ``--budgets``) is an error, never reused.
+
+``ablations.csv`` has the columns of :func:`ralis.report.table.collect` (``miou`` is test mIoU,
+a fraction) plus ``study``, ``variant``, ``unit`` (region | image), ``regions_per_step``,
+``region_budget`` (the budget in regions of the preset's grid, also for whole images) and
+``budget_pixels_fraction`` (labelled share of the pool's pixels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ralis.acquisition import STRATEGIES
+from ralis.config import RunConfig, apply_overrides, get_preset, load_config, to_dict, validate
+from ralis.data.protocol import Protocol, load_protocol
+from ralis.errors import RalisError
+from ralis.loop.agent import train_agent
+from ralis.loop.pretrain import pretrain
+from ralis.loop.session import git_revision
+from ralis.loop.simulate import simulate
+from ralis.report.table import collect, mean_std, write_csv
+from ralis.rl.observe import FeatureSpec
+from ralis.rl.policy import load_policy
+
+STUDIES: tuple[str, ...] = ("features", "image_vs_region", "regions_per_step")
+FEATURE_VARIANTS: dict[str, tuple[tuple[str, ...], bool, str]] = {
+    # variant: (entropy poolings, KL histograms in the action, directory name)
+    "max": (("max",), False, "ralis-max"),
+    "3H": (("min", "mean", "max"), False, "ralis-3h"),
+    "3H+KL": (("min", "mean", "max"), True, "ralis-3h-kl"),
+}
+IMAGE_VS_REGION_STRATEGIES: tuple[str, ...] = ("random", "entropy", "bald")
+K_VALUES: tuple[int, ...] = (1, 12, 24, 48)
+LABEL_HEADERS: dict[str, tuple[str, ...]] = {
+    "features": ("variant",), "image_vs_region": ("unit", "strategy"),
+    "regions_per_step": ("K", "strategy"),
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------ the plan
+@dataclass
+class Agent:
+    """One agent of the features study."""
+
+    variant: str
+    cfg: RunConfig
+    out: Path
+
+    @property
+    def policy(self) -> Path:
+        return self.out / "policy.pt"
+
+
+@dataclass
+class Cell:
+    """One AL run of one study: a strategy on one seed, in one setting."""
+
+    study: str
+    variant: str  # the ``variant`` column
+    label: tuple[str, ...]  # the row label in the study's Markdown table
+    strategy: str
+    seed: int
+    cfg: RunConfig
+    run_dir: Path
+    unit: str = "region"
+    regions_per_unit: int = 1  # regions of the preset's grid one labelled unit stands for
+    policy: Path | None = None
+    shared: bool = False  # run_dir is another study's identical cell
+
+
+@dataclass
+class Plan:
+    cfg: RunConfig
+    out: Path
+    studies: list[str]
+    seeds: list[int]
+    strategy: str
+    policy: Path | None
+    k_values: tuple[int, ...]
+    proto: Protocol
+    agents: list[Agent] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def regions_per_image(self) -> int:
+        return self.proto.grid.per_image
+
+    def pixel_fraction(self, regions: int) -> float:
+        H, W = self.proto.grid.image_size
+        return regions * self.proto.grid.region_pixels / (len(self.proto.pool) * H * W)
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RalisError(f"{what} expects comma-separated integers, got {text!r}") from None
+    if not values:
+        raise RalisError(f"{what} needs at least one value")
+    if len(set(values)) != len(values):
+        raise RalisError(f"{what} lists a value twice: {text!r}")
+    return values
+
+
+def parse_studies(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    for name in names:
+        if name not in STUDIES:
+            raise RalisError(f"unknown study {name!r}; valid: {', '.join(STUDIES)}")
+    if not names:
+        raise RalisError(f"--study needs at least one of {', '.join(STUDIES)}")
+    return [s for s in STUDIES if s in names]
+
+
+def base_config(args: argparse.Namespace) -> RunConfig:
+    cfg = apply_overrides(get_preset(args.preset), list(args.set))
+    if args.budgets:
+        cfg = replace(cfg, al=replace(cfg.al, budgets=tuple(_ints(args.budgets, "--budgets"))))
+    return validate(cfg)
+
+
+def whole_image_config(cfg: RunConfig, proto: Protocol) -> RunConfig:
+    """One region = one image, one image per step, budgets in images of equal pixel count."""
+    per_image = proto.grid.per_image
+    odd = [b for b in cfg.al.budgets if b % per_image]
+    if odd:
+        raise RalisError(
+            f"image_vs_region: budgets {odd} are not multiples of the {per_image} regions per "
+            f"image, so no whole number of images has the same pixels; use e.g. --budgets "
+            f"{','.join(str(per_image * (i + 1)) for i in range(3))}"
+        )
+    return validate(replace(
+        cfg,
+        data=replace(cfg.data, region_size=tuple(proto.grid.image_size)),
+        al=replace(cfg.al, regions_per_step=1,
+                   budgets=tuple(b // per_image for b in cfg.al.budgets)),
+    ))
+
+
+def check_policy(path: Path, proto: Protocol) -> None:
+    """Fail before any training when ``--policy`` cannot be used on the preset's region grid."""
+    _, spec, _ = load_policy(path)
+    here = FeatureSpec(proto.num_classes, proto.grid.per_image, len(proto.state))
+    spec.check_compatible(here, f"--policy {path}")
+
+
+def build_plan(args: argparse.Namespace, cfg: RunConfig, proto: Protocol) -> Plan:
+    out = Path(args.out or f"runs/ablations-{cfg.preset}")
+    policy = Path(args.policy) if args.policy else None
+    plan = Plan(cfg, out, parse_studies(args.study), _ints(args.seeds, "--seeds"), args.strategy,
+                policy, tuple(_ints(args.k_values, "--k-values")), proto)
+    if any(s < 0 for s in plan.seeds):
+        raise RalisError("--seeds must be >= 0")
+    if any(k < 1 for k in plan.k_values):
+        raise RalisError("--k-values must be >= 1")
+    STRATEGIES.get(plan.strategy)  # unknown names fail with the valid list
+    if plan.strategy == "ralis" and policy is None:
+        raise RalisError("--strategy ralis needs --policy PATH (a policy.pt of this preset's grid)")
+    if policy is not None:
+        check_policy(policy, proto)
+    seeds = plan.seeds
+
+    if "features" in plan.studies:
+        agents = {}
+        for variant, (poolings, use_kl, name) in FEATURE_VARIANTS.items():
+            vcfg = replace(cfg, agent=replace(cfg.agent, poolings=poolings, use_kl=use_kl))
+            agents[variant] = Agent(variant, replace(vcfg, seed=seeds[0]),
+                                    out / "features" / f"agent-{name}")
+        plan.agents.extend(agents.values())
+        for seed in seeds:
+            for variant, (_, _, name) in FEATURE_VARIANTS.items():
+                plan.cells.append(Cell(
+                    "features", variant, (variant,), "ralis", seed,
+                    replace(agents[variant].cfg, seed=seed), out / "features" / f"{name}-s{seed}",
+                    policy=agents[variant].policy))
+            plan.cells.append(Cell("features", "entropy", ("entropy",), "entropy", seed,
+                                   replace(cfg, seed=seed), out / "features" / f"entropy-s{seed}"))
+
+    if "image_vs_region" in plan.studies:
+        image_cfg = whole_image_config(cfg, proto)
+        strategies = IMAGE_VS_REGION_STRATEGIES + (("ralis",) if policy else ())
+        for seed in seeds:
+            for unit, ucfg in (("region", cfg), ("image", image_cfg)):
+                for strategy in strategies:
+                    if unit == "image" and strategy == "ralis":
+                        continue  # a policy is tied to its region grid (see the md)
+                    plan.cells.append(Cell(
+                        "image_vs_region", unit, (unit, strategy), strategy, seed,
+                        replace(ucfg, seed=seed),
+                        out / "image_vs_region" / f"{unit}-{strategy}-s{seed}", unit=unit,
+                        regions_per_unit=proto.grid.per_image if unit == "image" else 1,
+                        policy=policy if strategy == "ralis" else None))
+
+    if "regions_per_step" in plan.studies:
+        for seed in seeds:
+            for k in plan.k_values:
+                kcfg = replace(cfg, seed=seed, al=replace(cfg.al, regions_per_step=k))
+                plan.cells.append(Cell(
+                    "regions_per_step", f"K={k}", (str(k), plan.strategy), plan.strategy, seed,
+                    kcfg, out / "regions_per_step" / f"k{k}-{plan.strategy}-s{seed}",
+                    policy=policy if plan.strategy == "ralis" else None))
+    share_identical_cells(plan.cells)
+    check_directories(plan)
+    return plan
+
+
+def _cell_key(cell: Cell) -> str:
+    return json.dumps([to_dict(cell.cfg), cell.strategy, str(cell.policy)], sort_keys=True,
+                      default=str)
+
+
+def share_identical_cells(cells: list[Cell]) -> None:
+    """Point cells with identical settings at one directory: an existing one if any was started,
+    else the first planned."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(_cell_key(cell), []).append(cell)
+    for group in groups.values():
+        started = [c.run_dir for c in group if (c.run_dir / "config.json").exists()]
+        chosen = started[0] if started else group[0].run_dir
+        for cell in group:
+            cell.shared = cell.run_dir != chosen
+            cell.run_dir = chosen
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_reuse(run_dir: Path, cfg: RunConfig, command: str, ignore: tuple[str, ...] = ()) -> None:
+    """A started directory must hold the same kind of run with the same settings."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return
+    meta_path = run_dir / "command.json"
+    if meta_path.exists():
+        there = json.loads(meta_path.read_text()).get("command")
+        if there and there != command:
+            raise RalisError(f"{run_dir} holds a `{there}` run, not `{command}`; choose another "
+                             "--out")
+    saved, wanted = _flatten(to_dict(load_config(path))), _flatten(to_dict(cfg))
+    ignore = ("threads", "device", *ignore)
+    diff = sorted(k for k in saved.keys() | wanted.keys()
+                  if saved.get(k) != wanted.get(k)
+                  and not any(k == p or k.startswith(p + ".") for p in ignore))
+    if diff:
+        k = diff[0]
+        more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
+        raise RalisError(
+            f"{run_dir} was run with other settings ({k}={saved.get(k)!r} there, "
+            f"{wanted.get(k)!r} now{more}); delete it or choose another --out"
+        )
+
+
+def check_directories(plan: Plan) -> None:
+    """Catch a changed --set / --budgets before hours of work, not in the middle."""
+    check_reuse(plan.out / "theta0", plan.cfg, "pretrain", ignore=("al", "agent"))
+    for agent in plan.agents:
+        check_reuse(agent.out, agent.cfg, "train-agent", ignore=("al.budgets",))
+    for cell in plan.cells:
+        check_reuse(cell.run_dir, cell.cfg, f"simulate:{cell.strategy}")
+
+
+# ------------------------------------------------------------------------------------- running
+def finished(run_dir: Path, budgets: tuple[int, ...]) -> bool:
+    path = run_dir / "results.json"
+    if not path.exists():
+        return False
+    done = {b["regions"] for b in json.loads(path.read_text()).get("budgets", [])}
+    return set(budgets) <= done
+
+
+def agent_finished(agent: Agent) -> bool:
+    path = agent.out / "agent.json"
+    if not path.exists() or not agent.policy.exists():
+        return False
+    return json.loads(path.read_text()).get("episodes", 0) >= agent.cfg.agent.episodes
+
+
+def run_plan(plan: Plan, progress: bool, command: str) -> None:
+    protocols: dict[Any, Protocol] = {plan.cfg.data: plan.proto}
+
+    def protocol(cfg: RunConfig) -> Protocol:
+        if cfg.data not in protocols:
+            protocols[cfg.data] = load_protocol(cfg.data, progress=progress)
+        return protocols[cfg.data]
+
+    log(f"θ0 -> {plan.out / 'theta0'}")
+    theta0 = pretrain(plan.cfg, plan.out / "theta0", resume=True, progress=progress,
+                      proto=plan.proto)
+    write_summary(plan, command)
+    total = len(plan.cells)
+    for i, cell in enumerate(plan.cells, 1):
+        where = f"[{i}/{total}] {cell.study} {cell.variant} {cell.strategy} seed {cell.seed}"
+        for agent in plan.agents:
+            if cell.policy == agent.policy and not agent_finished(agent):
+                log(f"{where}: training the {agent.variant} agent -> {agent.out}")
+                train_agent(agent.cfg, agent.out, resume=True, progress=progress,
+                            proto=protocol(agent.cfg))
+        shared = " (shared)" if cell.shared else ""
+        if finished(cell.run_dir, cell.cfg.al.budgets):
+            log(f"{where}: done, skipped ({cell.run_dir}{shared})")
+            continue
+        log(f"{where} -> {cell.run_dir}{shared}")
+        start = time.perf_counter()
+        kwargs = {"policy": cell.policy} if cell.policy is not None else {}
+        res = simulate(cell.cfg, cell.strategy, cell.run_dir, pretrained=theta0, resume=True,
+                       progress=progress, strategy_kwargs=kwargs, proto=protocol(cell.cfg))
+        last = res["budgets"][-1] if res.get("budgets") else None
+        score = f", test mIoU {last['miou']:.4f} @ {last['regions']}" if last else ""
+        log(f"{where}: finished in {time.perf_counter() - start:.0f} s{score}")
+        write_summary(plan, command)
+    write_summary(plan, command)
+
+
+# ------------------------------------------------------------------------------------- summary
+def gather(plan: Plan) -> list[tuple[Cell, dict[str, Any]]]:
+    """``(cell, row)`` for every budget row of every finished cell, with the study columns."""
+    pairs = []
+    for cell in plan.cells:
+        if not (cell.run_dir / "results.json").exists():
+            continue
+        for row in collect([cell.run_dir], base=plan.out):
+            row.update({
+                "study": cell.study, "variant": cell.variant, "unit": cell.unit,
+                "regions_per_step": cell.cfg.al.regions_per_step,
+                "region_budget": row["regions"] * cell.regions_per_unit,
+                "budget_pixels_fraction": row["pixel_fraction"],
+            })
+            pairs.append((cell, row))
+    return pairs
+
+
+def _fmt(values: list[float], seeds: int) -> str:
+    stat = mean_std(100.0 * v for v in values if v is not None)
+    if stat is None:
+        return "–"
+    text = f"{stat.mean:.2f}" + (f" ± {stat.std:.2f}" if stat.std is not None else "")
+    return text + (f" (n={stat.n})" if stat.n < seeds else "")
+
+
+def study_notes(plan: Plan, study: str) -> list[str]:
+    cfg, seeds = plan.cfg, plan.seeds
+    if study == "features":
+        a = cfg.agent
+        return [
+            f"One agent per variant (`max`: max-pooled entropy only; `3H`: min, mean and max "
+            f"pooling; `3H+KL`: 3H plus the two KL histograms, the full agent), trained with seed "
+            f"{seeds[0]} ({a.episodes} episodes, {a.episode_budget} regions each, mode "
+            f"{a.mode}), then evaluated greedily (N = {cfg.pool_size('ralis')}) on every seed; "
+            f"`entropy` is the baseline on the same seeds.",
+            "Paper (Cityscapes, N = 20 / 100 / 200): 1H 56.89 / 57.29 / 57.62, 3H 57.65 / "
+            "58.10 / 57.65, 3H+KL 57.67 / 58.95 / 59.18; entropy 57.41 / 57.55 / 57.48.",
+        ]
+    if study == "image_vs_region":
+        grid = plan.proto.grid
+        (H, W), (h, w) = grid.image_size, grid.region_size
+        ch, cw = cfg.train.crop_size
+        notes = [
+            f"`region`: K = {cfg.al.regions_per_step} regions of {h}x{w} per step; `image`: one "
+            f"whole {H}x{W} image per step (region size = image size), budgets divided by the "
+            f"{grid.per_image} regions per image, so both label the same pixels. Both start from "
+            f"the same θ0 (the region grid's).",
+            "RALIS runs under region labelling only (with `--policy`): a policy's state and "
+            "action features are built on the region grid it was trained on "
+            f"({grid.per_image} regions per image), so it cannot score whole images; scoring "
+            "them would need an agent trained with one region per image." +
+            ("" if plan.policy else " No `--policy` was given, so RALIS is not in this table."),
+            f"Training crops are {ch}x{cw} around the labelled unit, so a whole image "
+            "is seen one crop at a time, a region whole.",
+            "Paper (CamVid, val IoU, budget not stated): image U 69.64, H 69.46, B 69.66, "
+            "RALIS 69.44; regions U 70.35, H 70.40, B 70.63, RALIS 71.85.",
+        ]
+        if grid.rows * h != H or grid.cols * w != W:
+            notes.append(f"The {h}x{w} grid leaves a margin of the {H}x{W} image unlabelled, so "
+                         "whole images label slightly more pixels (see budget_pixels_fraction).")
+        return notes
+    notes = [f"Strategy `{plan.strategy}`, K regions per step, same budgets; D_R is evaluated "
+             f"every al.eval_every = {cfg.al.eval_every} steps and at each budget."]
+    if 1 in plan.k_values:
+        notes.append(f"**K = 1 is slow**: one AL step per region ({max(cfg.al.budgets)} steps "
+                     "to the largest budget, each with its own selection and training pass).")
+    notes.append("Paper (CamVid, RALIS, val IoU): K = 1 71.10, 12 70.93, 24 71.85, 36 71.24, "
+                 "48 71.25, 72 71.20.")
+    return notes
+
+
+def study_table(plan: Plan, study: str, pairs: list[tuple[Cell, dict[str, Any]]]) -> list[str]:
+    labels = list(dict.fromkeys(c.label for c in plan.cells if c.study == study))
+    values: dict[tuple[tuple[str, ...], int], list[float]] = {}
+    for cell, row in pairs:
+        if cell.study == study:
+            values.setdefault((cell.label, row["region_budget"]), []).append(row["miou"])
+    budgets = list(plan.cfg.al.budgets)
+    per_image = plan.regions_per_image
+
+    def head(b: int) -> str:
+        n = b // per_image
+        images = f" = {n} image{'s' if n != 1 else ''}" if study == "image_vs_region" else ""
+        return f"{b} regions{images} ({100 * plan.pixel_fraction(b):.1f}% px)"
+
+    headers = [*LABEL_HEADERS[study], *(head(b) for b in budgets)]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for label in labels:
+        cells = [_fmt(values.get((label, b), []), len(plan.seeds)) for b in budgets]
+        lines.append("| " + " | ".join([*label, *cells]) + " |")
+    return lines
+
+
+TITLES = {
+    "features": "E.1 state and action features of the agent",
+    "image_vs_region": "E.2 region vs whole-image labelling",
+    "regions_per_step": "E.3 regions labelled per step",
+}
+
+
+def write_summary(plan: Plan, command: str) -> None:
+    pairs = gather(plan)
+    write_csv([row for _, row in pairs], plan.out / "ablations.csv")
+    cfg = plan.cfg
+    lines = [
+        "# RALIS ablations (paper appendix E)", "",
+        f"- command: `{command}`",
+        f"- preset: `{cfg.preset}` ({cfg.data.dataset}, model {cfg.model.name})",
+        f"- seeds: {', '.join(map(str, plan.seeds))}",
+        f"- budgets (regions of {cfg.data.region_size[0]}x{cfg.data.region_size[1]}): "
+        f"{', '.join(map(str, cfg.al.budgets))}",
+        f"- git revision: {git_revision()}",
+        f"- cells finished: {len({id(c) for c, _ in pairs})} of {len(plan.cells)}",
+        "",
+        "Test mIoU in %, mean ± sample std over seeds (n = seeds finished, when fewer than "
+        "all); – = not finished. Rows: `ablations.csv`.",
+    ]
+    for study in plan.studies:
+        lines += ["", f"## {TITLES[study]} (`{study}`)", ""]
+        lines += study_table(plan, study, pairs)
+        lines += [""] + [f"- {n}" for n in study_notes(plan, study)]
+    (plan.out / "ablations.md").write_text("\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/ablations.py",
+        description=doc.split("\n\n")[0],
+        epilog="examples:" + doc.split("Usage::", 1)[-1].split("``ablations.csv`` has")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--preset", default="camvid-cpu", help="config preset (default camvid-cpu)")
+    parser.add_argument("--study", default=",".join(STUDIES),
+                        help=f"comma-separated studies (default all: {','.join(STUDIES)})")
+    parser.add_argument("--seeds", default="20,50,82", help="AL seeds (default 20,50,82); the "
+                        "first also trains the features study's agents")
+    parser.add_argument("--budgets", help="region budgets, e.g. 480,960 (default: the preset's)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="override a preset field, e.g. agent.episodes=4 (repeatable)")
+    parser.add_argument("--strategy", default="entropy",
+                        help="strategy of the regions_per_step study (default entropy)")
+    parser.add_argument("--policy", help="RALIS policy.pt for the preset's region grid: adds "
+                        "ralis to image_vs_region, needed for --strategy ralis")
+    parser.add_argument("--k-values", default=",".join(map(str, K_VALUES)),
+                        help="K values of the regions_per_step study (default 1,12,24,48)")
+    parser.add_argument("--out", help="output directory (default runs/ablations-<preset>)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (the one line per cell still goes to stderr)")
+    return parser
+
+
+def run(args: argparse.Namespace, command: str) -> Path:
+    cfg = base_config(args)
+    parse_studies(args.study)  # a typo fails before the data is loaded
+    proto = load_protocol(cfg.data, progress=not args.quiet)
+    plan = build_plan(args, cfg, proto)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    log(f"ablations: {len(plan.cells)} cells, {len(plan.agents)} agents -> {plan.out}")
+    run_plan(plan, progress=not args.quiet, command=command)
+    log(f"ablations: wrote {plan.out / 'ablations.csv'} and {plan.out / 'ablations.md'}")
+    return plan.out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    command = shlex.join(["python", "benchmarks/ablations.py", *argv])
+    try:
+        run(args, command)
+    except RalisError as exc:
+        print(f"ablations: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ablations: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
