@@ -151,16 +151,16 @@ def _synthetic_demo() -> RunConfig:
         preset="synthetic-demo",
         data=DataConfig(
             dataset="synthetic", resolution=(120, 160), region_size=(30, 40), state_images=4,
-            dqn_train_images=12, pool_images=60, synthetic_images=(80, 20, 30),
+            dqn_train_images=6, pool_images=60, synthetic_images=(80, 20, 30),
         ),
         model=ModelConfig(name="fpn_small"),
         train=TrainConfig(
             lr=0.002, pretrain_lr=0.01, batch_size=16, crop_size=(64, 64), pretrain_epochs=40,
-            pretrain_patience=8, final_epochs=15, final_patience=4, samples_per_epoch=160,
+            pretrain_patience=8, final_epochs=20, final_patience=6, samples_per_epoch=160,
         ),
         al=ALConfig(
-            regions_per_step=16, pool_sizes={"random": 10, "entropy": 10, "bald": 10, "ralis": 10},
-            budgets=(48, 96, 160), mc_samples=10, eval_every=3,
+            regions_per_step=24, pool_sizes={"random": 10, "entropy": 10, "bald": 10, "ralis": 10},
+            budgets=(96, 192, 288), mc_samples=10, eval_every=4,
         ),
         agent=AgentConfig(episodes=4, episode_budget=48, pool_size=10, start_images=4),
     )
