@@ -310,8 +310,17 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted; continue with the same command and --resume", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C into exit 130
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    print("\ninterrupted: everything labelled so far is saved; continue with the same command "
+          "and --resume", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

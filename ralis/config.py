@@ -97,7 +97,7 @@ class AgentConfig:
     poolings: tuple[str, ...] = ("min", "mean", "max")  # entropy poolings of the features
     use_kl: bool = True  # include the two KL histograms (the gate) in the action
     normalize_hist: bool = False  # class histograms as fractions (paper) or raw counts (code)
-    start_images: int = 10  # images that train the agent's start model (stands in for GTA)
+    start_images: int = 10  # D_S images that train the agent's start model (stands in for GTA)
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,14 @@ def validate(cfg: RunConfig) -> RunConfig:
         (cfg.agent.episodes >= 1 and cfg.agent.episode_budget >= 1,
          "agent.episodes and agent.episode_budget must be >= 1"),
         (0 <= cfg.agent.gamma <= 1, "agent.gamma must be in [0, 1]"),
+        (cfg.agent.target_sync >= 1, "agent.target_sync must be >= 1"),
+        (cfg.agent.batch_size >= 2, "agent.batch_size must be >= 2 (BatchNorm needs two samples)"),
+        (cfg.agent.buffer_size >= cfg.agent.batch_size,
+         "agent.buffer_size must be at least agent.batch_size"),
+        (cfg.agent.kl_bins >= 1 and cfg.agent.pool_size >= 1 and cfg.agent.start_images >= 1,
+         "agent.kl_bins, agent.pool_size and agent.start_images must be >= 1"),
+        (cfg.agent.lr > 0 and 0 < cfg.agent.lr_gamma <= 1, "agent.lr must be > 0 and "
+         "agent.lr_gamma in (0, 1]"),
         (set(cfg.agent.poolings) <= {"min", "mean", "max"} and len(cfg.agent.poolings) > 0,
          "agent.poolings must be a non-empty subset of min, mean, max"),
         (cfg.seed >= 0, "seed must be >= 0"),
@@ -275,7 +283,13 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))
     if origin is dict:
         if isinstance(value, str):
-            value = dict(kv.split(":") for kv in value.split(","))
+            pairs = [kv.split(":") for kv in value.split(",") if kv.strip()]
+            if any(len(p) != 2 for p in pairs):
+                raise ConfigError(f"{where} expects name:value pairs, e.g. random:50,entropy:10; "
+                                  f"got {value!r}")
+            value = {k.strip(): v.strip() for k, v in pairs}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} expects a mapping, e.g. random:50,entropy:10")
         return {str(k): _coerce(args[1], v, where) for k, v in value.items()}
     try:
         if tp is bool and isinstance(value, str):

@@ -82,6 +82,13 @@ def test_bad_dataset_files(monkeypatch, capsys, tmp_path, defect, needle):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_report_refuses_a_foreign_csv(monkeypatch, capsys, tmp_path):
+    bad = tmp_path / "x.csv"
+    bad.write_text("a,b\n1,2\n")
+    code, _, err = run_cli(monkeypatch, capsys, "report", str(bad), "--out", str(tmp_path / "r"))
+    assert code == 2 and "not a ralis results table" in err and "Traceback" not in err
+
+
 def test_missing_folder_description(monkeypatch, capsys, tmp_path):
     code, _, err = run_cli(monkeypatch, capsys, "simulate", *TINY, "--dataset", "folder",
                            "--data-root", str(tmp_path / "nothing"), "--out", str(tmp_path / "r"))

@@ -47,7 +47,8 @@ def test_bad_overrides_fail_clearly(assignment, message):
 
 @pytest.mark.parametrize("assignment", [
     "train.lr=-1", "al.regions_per_step=0", "al.mc_samples=1", "agent.mode=weird",
-    "model.dropout_p=1.5", "al.budgets=0",
+    "model.dropout_p=1.5", "al.budgets=0", "agent.target_sync=0", "agent.batch_size=1",
+    "agent.buffer_size=3", "agent.kl_bins=0", "al.pool_sizes=random",
 ])
 def test_bad_values_are_rejected(assignment):
     with pytest.raises(ConfigError):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ralis.acquisition.base import STRATEGIES, StepContext, pick_per_pool
-from ralis.models.inference import bald_map, predict
+from ralis.errors import ConfigError
+from ralis.models.inference import bald_map, has_dropout, predict
 
 
 @STRATEGIES.register("random")
@@ -51,6 +52,11 @@ class BaldStrategy:
     needs: frozenset[str] = frozenset({"forward", "mc_dropout"})
 
     def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        if not has_dropout(ctx.model):
+            raise ConfigError(
+                "BALD needs dropout in the network (MC dropout): set model.dropout_p > 0 or add "
+                "an nn.Dropout layer to your model"
+            )
         images, _, _ = ctx.image_index(pools)
         with ctx.timer("forward"):
             bmap = bald_map(

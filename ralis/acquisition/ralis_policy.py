@@ -32,7 +32,9 @@ class RalisStrategy:
     def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         proto, oracle = ctx.extras["protocol"], ctx.extras["oracle"]
         if not self._checked:
-            here = FeatureSpec(proto.num_classes, ctx.grid.per_image, len(proto.state))
+            here = FeatureSpec(proto.num_classes, ctx.grid.per_image, len(proto.state),
+                               region_size=tuple(ctx.grid.region_size),
+                               image_size=tuple(ctx.grid.image_size))
             self.spec.check_compatible(here, f"policy {self.path}")
             self.qnet.to(ctx.device)
             self._checked = True

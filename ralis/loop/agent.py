@@ -43,7 +43,8 @@ def start_model(cfg: RunConfig, proto: Protocol, out: Path, progress: bool) -> t
     """
     path = out / "start_model.pt"
     if not path.exists():
-        model, metrics = train_supervised(cfg, proto, proto.state, "agent start model on D_S",
+        images = proto.state.subset(list(range(min(cfg.agent.start_images, len(proto.state)))))
+        model, metrics = train_supervised(cfg, proto, images, "agent start model on D_S",
                                           progress, seed_offset=7919)
         save_model(path, model, cfg.model.name, proto.num_classes,
                    {"dropout_p": cfg.model.dropout_p},

@@ -236,6 +236,24 @@ class Simulation:
         return results
 
 
+def _same_inputs(out: Path, pretrained: Path | None, kwargs: dict) -> tuple[Path | None, dict]:
+    """Record θ0 and the policy of a run; a resumed run reuses them and refuses others."""
+    path = out / "inputs.json"
+    given = {"pretrained": pretrained, "policy": kwargs.get("policy")}
+    given = {k: str(Path(v).resolve()) if v is not None else None for k, v in given.items()}
+    if path.exists():
+        saved = json.loads(path.read_text())
+        for key, value in given.items():
+            if value is not None and saved.get(key) not in (None, value):
+                raise ConfigError(f"{out} was run with --{key} {saved[key]}, not {value}; resume "
+                                  f"with the same --{key} (or leave it out)")
+            given[key] = value or saved.get(key)
+    atomic_write_text(json.dumps(given, indent=2) + "\n", path)
+    if given["policy"] is not None:
+        kwargs["policy"] = Path(given["policy"])
+    return (Path(given["pretrained"]) if given["pretrained"] else None), kwargs
+
+
 def simulate(
     cfg: RunConfig,
     strategy: str,
@@ -250,6 +268,7 @@ def simulate(
     create_strategy(strategy, **(strategy_kwargs or {}))  # fail fast on an unknown name
     out = Path(out)
     cfg = open_run_dir(out, cfg, resume, f"simulate:{strategy}")
+    pretrained, strategy_kwargs = _same_inputs(out, pretrained, dict(strategy_kwargs or {}))
     set_threads(cfg)
     proto = proto or load_protocol(cfg.data, progress)
     check_budgets(cfg, len(proto.pool) * proto.grid.per_image, len(proto.pool))

@@ -58,6 +58,13 @@ def dropout_masks(shape: torch.Size, p: float, samples: int, device: str = "cpu"
             yield torch.rand(shape, device=device) >= p
 
 
+def has_dropout(model: nn.Module) -> bool:
+    """True when MC dropout can sample: a head with ``dropout_p > 0`` or any dropout layer."""
+    if hasattr(model, "forward_head") and float(getattr(model, "dropout_p", 0.0)) > 0:
+        return True
+    return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
+
+
 def _set_dropout(model: nn.Module, active: bool) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.dropout._DropoutNd):

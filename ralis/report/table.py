@@ -148,9 +148,17 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
     path = Path(path)
     try:
         with path.open(newline="") as f:
-            return [{k: _typed(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+            reader = csv.DictReader(f)
+            missing = {"strategy", "seed", "regions", "miou"} - set(reader.fieldnames or [])
+            if missing:
+                raise RalisError(f"{path} is not a ralis results table (no column "
+                                 f"{', '.join(sorted(missing))}); pass the results.csv of "
+                                 "`ralis benchmark`")
+            return [{k: _typed(k, v) for k, v in row.items()} for row in reader]
     except FileNotFoundError:
         raise RalisError(f"results table {path} does not exist") from None
+    except ValueError as exc:
+        raise RalisError(f"{path}: malformed value ({exc})") from None
 
 
 # ------------------------------------------------------------------------ number helpers

@@ -33,6 +33,8 @@ class FeatureSpec:
     kl_bins: int = 32
     kl_mode: str = "adaptive"
     kl_range: tuple[float, float] = (0.0, 10.0)
+    region_size: tuple[int, int] | None = None  # (h, w) px: raw class counts scale with it
+    image_size: tuple[int, int] | None = None  # (H, W) working resolution
 
     @classmethod
     def from_config(
@@ -48,6 +50,8 @@ class FeatureSpec:
             agent.kl_bins,
             agent.kl_mode,
             tuple(agent.kl_range),
+            tuple(grid.region_size),
+            tuple(grid.image_size),
         )
 
     @property
@@ -81,6 +85,14 @@ class FeatureSpec:
                 raise ConfigError(
                     f"{where} was trained for {mine} {what} but this run has {theirs}; train an "
                     "agent on this dataset and region grid with `ralis train-agent`"
+                )
+        for name, what in (("region_size", "regions of"), ("image_size", "images of")):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is not None and theirs is not None and tuple(mine) != tuple(theirs):
+                raise ConfigError(
+                    f"{where} was trained on {what} {mine[0]}x{mine[1]} px but this run uses "
+                    f"{theirs[0]}x{theirs[1]}; its features would be out of scale. Train an "
+                    "agent at this resolution and region size with `ralis train-agent`"
                 )
 
 

@@ -42,6 +42,9 @@ def load_policy(path: Path) -> tuple[QueryNetwork, FeatureSpec, dict]:
         spec_d = dict(blob["spec"])
         spec_d["poolings"] = tuple(spec_d["poolings"])
         spec_d["kl_range"] = tuple(spec_d["kl_range"])
+        for key in ("region_size", "image_size"):
+            if spec_d.get(key) is not None:
+                spec_d[key] = tuple(spec_d[key])
         spec = FeatureSpec(**spec_d)
         qnet = QueryNetwork.from_config(blob["qnet"])
         qnet.load_state_dict(blob["state_dict"])

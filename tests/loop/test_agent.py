@@ -100,3 +100,15 @@ def test_interrupted_agent_training_resumes_exactly(tiny_cfg, tiny_proto, tmp_pa
     b, _, _ = load_policy(tmp_path / "cut" / "policy.pt")
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
+
+
+def test_policy_at_another_resolution_with_the_same_grid_fails_clearly(trained, tiny_cfg, tmp_path):
+    from ralis.data.protocol import load_protocol
+
+    out, _ = trained
+    cfg = apply_overrides(tiny_cfg, ["data.resolution=96x128", "data.region_size=32x32"])
+    proto = load_protocol(cfg.data, progress=False)
+    assert proto.grid.per_image == 12  # same grid shape as the policy's, other pixel scale
+    with pytest.raises(ConfigError, match="out of scale"):
+        simulate(cfg, "ralis", tmp_path / "x", progress=False, proto=proto,
+                 strategy_kwargs={"policy": out / "policy.pt"})

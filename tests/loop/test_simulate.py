@@ -101,3 +101,25 @@ def test_user_model_without_feature_split_works_in_the_loop(tiny_cfg, tiny_proto
                      Plain(tiny_proto.num_classes), progress=False)
     res = sim.run()
     assert [b["regions"] for b in res["budgets"]] == list(tiny_cfg.al.budgets)
+
+
+def test_resume_refuses_another_start_model(tiny_cfg, tiny_proto, tiny_theta0, tmp_path):
+    run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random")
+    other = tmp_path / "other.pt"
+    other.write_bytes(tiny_theta0.read_bytes())
+    with pytest.raises(ConfigError, match="--pretrained"):
+        simulate(tiny_cfg, "random", tmp_path / "r", pretrained=other, resume=True,
+                 progress=False, proto=tiny_proto)
+    # leaving it out reuses the recorded one
+    simulate(tiny_cfg, "random", tmp_path / "r", resume=True, progress=False, proto=tiny_proto)
+    assert not (tmp_path / "r" / "pretrain").exists()
+
+
+def test_bald_without_dropout_is_refused(tiny_cfg, tiny_proto, tmp_path):
+    from ralis.loop.simulate import Simulation
+    from ralis.models import create_model
+
+    net = create_model("fpn_small", tiny_proto.num_classes, dropout_p=0.0)
+    sim = Simulation(tiny_cfg, "bald", tmp_path / "b", tiny_proto, net, progress=False)
+    with pytest.raises(ConfigError, match="dropout"):
+        sim.run()
