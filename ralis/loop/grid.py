@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ralis.config import RunConfig
+from ralis.config import RunConfig, load_config, to_dict
 from ralis.data.protocol import load_protocol
 from ralis.errors import ConfigError
 from ralis.loop.agent import train_agent
@@ -27,6 +27,33 @@ from ralis.loop.pretrain import pretrain, upper_bound
 from ralis.loop.simulate import simulate
 
 console = Console(stderr=True)
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "pool_sizes":
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_same_config(run_dir: Path, cfg: RunConfig, ignore: tuple[str, ...] = ("seed",)) -> None:
+    """Refuse to reuse a cell that was run with other settings (a rerun with new flags)."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return
+    saved = _flat(to_dict(load_config(path)))
+    wanted = _flat(to_dict(cfg))
+    for key in wanted:
+        if key.startswith(ignore) or key == "preset":
+            continue
+        if saved.get(key) != wanted[key]:
+            raise ConfigError(
+                f"{run_dir} was run with {key}={saved.get(key)!r}, not {wanted[key]!r}; use "
+                "another --out for other settings"
+            )
 
 
 def _finished(run_dir: Path, budgets: tuple[int, ...]) -> bool:
@@ -53,6 +80,12 @@ def run_grid(
     out.mkdir(parents=True, exist_ok=True)
     if not seeds:
         raise ConfigError("--seeds needs at least one seed")
+    check_same_config(out / "theta0", cfg, ("seed", "al.", "agent."))
+    for s in agent_seeds or seeds[:1]:
+        check_same_config(out / f"agent-s{s}", cfg, ("seed", "al."))
+    for seed in seeds:
+        for strategy in strategies:
+            check_same_config(out / f"{strategy}-s{seed}", cfg)
     proto = load_protocol(cfg.data, progress)
     theta0 = pretrain(cfg, out / "theta0", resume=True, progress=progress, proto=proto)
     agent_seeds = agent_seeds or seeds[:1]

@@ -43,3 +43,13 @@ def test_report_from_the_grid(tiny_cfg, tmp_path):
     assert len(pngs) >= 3
     with pytest.raises(Exception, match="budget"):
         write_report(csv_path, tmp_path / "rep2", budget=12345)
+
+
+def test_grid_rerun_with_other_settings_is_refused(tiny_cfg, tmp_path):
+    from ralis.config import apply_overrides
+    from ralis.errors import ConfigError
+
+    run_grid(tiny_cfg, tmp_path / "g", ["random"], [0], upper=False, progress=False)
+    with pytest.raises(ConfigError, match="al.budgets"):
+        run_grid(apply_overrides(tiny_cfg, ["al.budgets=8,12"]), tmp_path / "g", ["random"], [0],
+                 upper=False, progress=False)
