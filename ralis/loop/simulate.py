@@ -58,6 +58,7 @@ class Simulation:
         self.store = RunStore(self.out)
         self.step = 0
         self.wall = 0.0
+        self.last_val: tuple[int, float] | None = None  # (step, D_R mIoU) of the latest eval
 
     # --- persistence ------------------------------------------------------------------------
     def save(self) -> None:
@@ -136,6 +137,7 @@ class Simulation:
         if (every and self.step % every == 0) or self.pool.num_labelled in self.cfg.al.budgets:
             with timer("eval"):
                 val, _ = miou_on(self.model, self.proto.reward, self.proto, self.cfg)
+            self.last_val = (self.step, val)
         self.wall += time.perf_counter() - start
         row = {"step": self.step, "labelled": self.pool.num_labelled, "val_miou": val,
                "loss": loss, "t_forward": timer.seconds["forward"],
@@ -159,7 +161,10 @@ class Simulation:
             for group in opt.param_groups:
                 group["lr"] = cfg.train.final_lr
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.train.lr_gamma)
-        val0, _ = miou_on(model, proto.reward, proto, cfg)
+        if self.last_val is not None and self.last_val[0] == self.step:
+            val0 = self.last_val[1]  # this very model was just evaluated on D_R
+        else:
+            val0, _ = miou_on(model, proto.reward, proto, cfg)
         result = fit(
             model, opt, self.labelled_data(), self.pool.labelled_ids(),
             lambda m: miou_on(m, proto.reward, proto, cfg)[0], cfg.train, cfg.train.final_epochs,
