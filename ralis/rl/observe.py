@@ -17,7 +17,12 @@ from ralis.config import AgentConfig
 from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
 from ralis.models.inference import predict
-from ralis.rl.features import action_features, normalize_histogram, region_features
+from ralis.rl.features import (
+    action_features,
+    normalize_histogram,
+    region_features,
+    state_features,
+)
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,9 @@ def observe_state(
 ) -> torch.Tensor:
     """State features of every region of the state set: ``[R_S, C + 1 + 64 * poolings]``."""
     pred = predict(model, state_images_u8, batch_size, device)
-    feats = region_features(
+    return state_features(
         pred.pred_ids, pred.entropy, grid, spec.num_classes, spec.poolings, spec.normalize_hist
-    )
-    return feats.reshape(-1, feats.shape[-1]).float()
+    ).float()
 
 
 def observe_pools(
