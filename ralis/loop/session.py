@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -13,8 +14,12 @@ from ralis.config import RunConfig, load_config, save_config, to_dict, validate
 from ralis.errors import ConfigError
 
 
+@functools.cache
 def git_revision() -> str:
-    """Short git revision of the ralis source tree, with ``-dirty`` when it has local changes."""
+    """Short git revision of the ralis source tree, with ``-dirty`` when it has local changes.
+
+    Read once per process, so every file a long run writes names the code it started with.
+    """
     src = Path(__file__).resolve().parents[2]
     try:
         rev = subprocess.run(
