@@ -46,3 +46,27 @@ def test_one_region_per_image():
     ids = torch.tensor([0, 1, 2, 13, 14, 40])
     out = one_region_per_image(ids, per_image=12, generator=torch.Generator().manual_seed(0))
     assert sorted((out // 12).tolist()) == [0, 1, 3]
+
+
+def test_fit_draws_samples_per_epoch_crops(monkeypatch):
+    from ralis.config import TrainConfig
+    from ralis.loop import train as train_mod
+
+    seen = []
+
+    def fake_pass(model, optimizer, data, region_ids, cfg, generator, device, max_iters):
+        seen.append(region_ids.numel())
+        return 0.0
+
+    monkeypatch.setattr(train_mod, "train_pass", fake_pass)
+    grid = RegionGrid((8, 8), (4, 4))
+    data = LabelledData(torch.zeros(3, 3, 8, 8, dtype=torch.uint8), torch.zeros(3, 8, 8).long(),
+                        grid, 255)
+    model = torch.nn.Conv2d(3, 2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ids = torch.tensor([0, 5, 9])  # three images
+    g = torch.Generator().manual_seed(0)
+    train_mod.fit(model, opt, data, ids, lambda m: 0.5, TrainConfig(samples_per_epoch=7), 2, 5, g,
+                  progress=False)
+    train_mod.fit(model, opt, data, ids, lambda m: 0.5, TrainConfig(), 1, 5, g, progress=False)
+    assert seen == [7, 7, 3]
