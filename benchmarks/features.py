@@ -14,9 +14,11 @@ mode (adaptive or fixed).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -106,6 +108,19 @@ def main() -> None:
         text = "".join(f"{f'{med:.3f} ({low:.3f})':>18}" for med, low in cells)
         print(f"{mode:<10}{threads:>8}{text}")
     slowest = max(r[4][0] for r in rows if r[1] == default_threads)
+    out = Path(__file__).parent / "results" / "features.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({
+        "command": "python benchmarks/features.py " + " ".join(sys.argv[1:]),
+        "git_revision": git_revision(), "torch": torch.__version__, "threads": default_threads,
+        "seed": 0, "config": {"M": M, "L": L, "U": U, "classes_plus_void": C + 1, "bins": BINS,
+                              "repeats": args.repeats},
+        "median_min_seconds": [
+            {"mode": mode, "threads": threads, "kl_labelled": cells[0], "kl_unlabelled": cells[1],
+             "action_features": cells[2]} for mode, threads, *cells in rows],
+        "action_features_seconds": slowest,
+    }, indent=2) + "\n")
+    print(f"written to {out}")
     print(f"action_features_{M}: {slowest:.3f} s")
 
 
