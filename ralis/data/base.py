@@ -149,21 +149,6 @@ class SegmentationDataset(torch.utils.data.Dataset):
             return self.resolution  # type: ignore[return-value]
         return tuple(self.load_u8(0)[0].shape[-2:])  # type: ignore[return-value]
 
-    def stack(self, indices: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """All (or the given) samples as ``(uint8 [N, 3, H, W], long [N, H, W])``.
-
-        Raises DataError when samples differ in size (set a working resolution to fix it).
-        """
-        indices = range(len(self)) if indices is None else indices
-        pairs = [self.load_u8(i) for i in indices]
-        sizes = {tuple(p[0].shape[-2:]) for p in pairs}
-        if len(sizes) > 1:
-            raise DataError(
-                f"images have different sizes {sorted(sizes)[:3]}; set a working resolution "
-                "(--resolution HxW or the dataset description's 'resolution')"
-            )
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-
 
 class Subset(SegmentationDataset):
     """A view on some samples of another dataset (shares its cache)."""

@@ -23,7 +23,7 @@ from ralis.config import RunConfig
 from ralis.data.pool import RegionPool
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.loop.oracle import Oracle
-from ralis.loop.pretrain import build_model, train_supervised
+from ralis.loop.pretrain import train_supervised
 from ralis.loop.session import git_revision, open_run_dir, set_threads, step_seed
 from ralis.loop.store import RunStore, atomic_save, atomic_write_text, load_checkpoint
 from ralis.loop.train import LabelledData, evaluate, make_optimizer, train_pass
@@ -250,4 +250,4 @@ def train_agent(cfg: RunConfig, out: Path, resume: bool = False, progress: bool 
         trainer.store.close()
 
 
-__all__ = ["AgentTrainer", "build_model", "train_agent"]
+__all__ = ["AgentTrainer", "train_agent"]

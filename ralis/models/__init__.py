@@ -44,10 +44,12 @@ def create_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
 
 
 def supports_shared_features(model: nn.Module) -> bool:
-    """True when ``model`` splits into ``forward_features`` + ``forward_head`` (a
-    :class:`SegmentationNet`), so BALD can run only the head T times on shared features;
+    """True when ``model`` splits into ``forward_features`` + ``forward_head`` (like a
+    :class:`SegmentationNet`; any module with both methods qualifies), so BALD can run only the head T times on shared features;
     otherwise BALD needs T full forward passes with dropout on."""
-    return isinstance(model, SegmentationNet)
+    return callable(getattr(model, "forward_features", None)) and callable(
+        getattr(model, "forward_head", None)
+    )
 
 
 __all__ = [

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ralis.data.base import normalize
+from ralis.models import supports_shared_features
 from ralis.uncertainty import entropy_from_logits, pixel_entropy
 
 
@@ -60,7 +61,7 @@ def dropout_masks(shape: torch.Size, p: float, samples: int, device: str = "cpu"
 
 def has_dropout(model: nn.Module) -> bool:
     """True when MC dropout can sample: a head with ``dropout_p > 0`` or any dropout layer."""
-    if hasattr(model, "forward_head") and float(getattr(model, "dropout_p", 0.0)) > 0:
+    if supports_shared_features(model) and float(getattr(model, "dropout_p", 0.0)) > 0:
         return True
     return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
 
@@ -92,7 +93,7 @@ def bald_map(
     change and the MC part costs ~16x less.
     """
     model.eval()
-    shared = hasattr(model, "forward_features") and hasattr(model, "forward_head")
+    shared = supports_shared_features(model)
     out = []
     for sl in _batches(images_u8.shape[0], batch_size):
         x = normalize(images_u8[sl]).to(device)
