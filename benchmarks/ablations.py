@@ -55,10 +55,11 @@ from pathlib import Path
 from typing import Any
 
 from ralis.acquisition import STRATEGIES
-from ralis.config import RunConfig, apply_overrides, get_preset, load_config, to_dict, validate
+from ralis.config import RunConfig, apply_overrides, get_preset, to_dict, validate
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import RalisError
 from ralis.loop.agent import train_agent
+from ralis.loop.grid import check_reuse, finished
 from ralis.loop.pretrain import pretrain
 from ralis.loop.session import git_revision
 from ralis.loop.simulate import simulate
@@ -271,59 +272,17 @@ def share_identical_cells(cells: list[Cell]) -> None:
             cell.run_dir = chosen
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in d.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def check_reuse(run_dir: Path, cfg: RunConfig, command: str, ignore: tuple[str, ...] = ()) -> None:
-    """A started directory must hold the same kind of run with the same settings."""
-    path = run_dir / "config.json"
-    if not path.exists():
-        return
-    meta_path = run_dir / "command.json"
-    if meta_path.exists():
-        there = json.loads(meta_path.read_text()).get("command")
-        if there and there != command:
-            raise RalisError(f"{run_dir} holds a `{there}` run, not `{command}`; choose another "
-                             "--out")
-    saved, wanted = _flatten(to_dict(load_config(path))), _flatten(to_dict(cfg))
-    ignore = ("threads", "device", *ignore)
-    diff = sorted(k for k in saved.keys() | wanted.keys()
-                  if saved.get(k) != wanted.get(k)
-                  and not any(k == p or k.startswith(p + ".") for p in ignore))
-    if diff:
-        k = diff[0]
-        more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
-        raise RalisError(
-            f"{run_dir} was run with other settings ({k}={saved.get(k)!r} there, "
-            f"{wanted.get(k)!r} now{more}); delete it or choose another --out"
-        )
-
-
 def check_directories(plan: Plan) -> None:
     """Catch a changed --set / --budgets before hours of work, not in the middle."""
-    check_reuse(plan.out / "theta0", plan.cfg, "pretrain", ignore=("al", "agent"))
+    machine = ("threads", "device")  # where a cell runs does not change what it computes
+    check_reuse(plan.out / "theta0", plan.cfg, "pretrain", ignore=(*machine, "al", "agent"))
     for agent in plan.agents:
-        check_reuse(agent.out, agent.cfg, "train-agent", ignore=("al.budgets",))
+        check_reuse(agent.out, agent.cfg, "train-agent", ignore=(*machine, "al.budgets"))
     for cell in plan.cells:
-        check_reuse(cell.run_dir, cell.cfg, f"simulate:{cell.strategy}")
+        check_reuse(cell.run_dir, cell.cfg, f"simulate:{cell.strategy}", ignore=machine)
 
 
 # ------------------------------------------------------------------------------------- running
-def finished(run_dir: Path, budgets: tuple[int, ...]) -> bool:
-    path = run_dir / "results.json"
-    if not path.exists():
-        return False
-    done = {b["regions"] for b in json.loads(path.read_text()).get("budgets", [])}
-    return set(budgets) <= done
-
-
 def agent_finished(agent: Agent) -> bool:
     path = agent.out / "agent.json"
     if not path.exists() or not agent.policy.exists():

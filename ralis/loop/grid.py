@@ -29,38 +29,52 @@ from ralis.loop.simulate import simulate
 console = Console(stderr=True)
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and k != "pool_sizes":
-            out.update(_flat(v, f"{prefix}{k}."))
+def flatten_config(d: dict, prefix: str = "") -> dict:
+    """Nested config dict -> ``{"section.field": value}``."""
+    flat: dict = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            flat.update(flatten_config(value, f"{prefix}{key}."))
         else:
-            out[f"{prefix}{k}"] = v
-    return out
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
-def check_same_config(run_dir: Path, cfg: RunConfig, ignore: tuple[str, ...] = ("seed",)) -> None:
-    """Refuse to reuse a cell that was run with other settings (a rerun with new flags)."""
+def check_reuse(run_dir: Path, cfg: RunConfig, command: str, ignore: tuple[str, ...] = ()) -> None:
+    """A started directory must hold the same kind of run with the same settings.
+
+    ``ignore`` names fields or whole sections (``"seed"``, ``"al"``, ``"al.budgets"``) that may
+    differ. A mismatch is a one-line ConfigError, raised before any work is done.
+    """
     path = run_dir / "config.json"
     if not path.exists():
         return
-    saved = _flat(to_dict(load_config(path)))
-    wanted = _flat(to_dict(cfg))
-    for key in wanted:
-        if key.startswith(ignore) or key == "preset":
-            continue
-        if saved.get(key) != wanted[key]:
-            raise ConfigError(
-                f"{run_dir} was run with {key}={saved.get(key)!r}, not {wanted[key]!r}; use "
-                "another --out for other settings"
-            )
+    meta_path = run_dir / "command.json"
+    if meta_path.exists():
+        there = json.loads(meta_path.read_text()).get("command")
+        if there and there != command:
+            raise ConfigError(f"{run_dir} holds a `{there}` run, not `{command}`; choose another "
+                              "--out")
+    saved = flatten_config(to_dict(load_config(path)))
+    wanted = flatten_config(to_dict(cfg))
+    diff = sorted(k for k in saved.keys() | wanted.keys()
+                  if saved.get(k) != wanted.get(k)
+                  and not any(k == p or k.startswith(p + ".") for p in ignore))
+    if diff:
+        k = diff[0]
+        more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
+        raise ConfigError(
+            f"{run_dir} was run with other settings ({k}={saved.get(k)!r} there, "
+            f"{wanted.get(k)!r} now{more}); delete it or choose another --out"
+        )
 
 
-def _finished(run_dir: Path, budgets: tuple[int, ...]) -> bool:
+def finished(run_dir: Path, budgets: tuple[int, ...]) -> bool:
+    """True when the run's results.json holds every budget."""
     path = run_dir / "results.json"
     if not path.exists():
         return False
-    done = {b["regions"] for b in json.loads(path.read_text())["budgets"]}
+    done = {b["regions"] for b in json.loads(path.read_text()).get("budgets", [])}
     return set(budgets) <= done
 
 
@@ -80,12 +94,13 @@ def run_grid(
     out.mkdir(parents=True, exist_ok=True)
     if not seeds:
         raise ConfigError("--seeds needs at least one seed")
-    check_same_config(out / "theta0", cfg, ("seed", "al.", "agent."))
+    check_reuse(out / "theta0", cfg, "pretrain", ("seed", "preset", "al", "agent"))
     for s in agent_seeds or seeds[:1]:
-        check_same_config(out / f"agent-s{s}", cfg, ("seed", "al."))
+        check_reuse(out / f"agent-s{s}", cfg, "train-agent", ("seed", "preset", "al"))
     for seed in seeds:
         for strategy in strategies:
-            check_same_config(out / f"{strategy}-s{seed}", cfg)
+            check_reuse(out / f"{strategy}-s{seed}", cfg, f"simulate:{strategy}",
+                        ("seed", "preset"))
     proto = load_protocol(cfg.data, progress)
     theta0 = pretrain(cfg, out / "theta0", resume=True, progress=progress, proto=proto)
     agent_seeds = agent_seeds or seeds[:1]
@@ -102,7 +117,7 @@ def run_grid(
         for strategy in strategies:
             run_dir = out / f"{strategy}-s{seed}"
             run_dirs.append(run_dir)
-            if _finished(run_dir, cfg.al.budgets):
+            if finished(run_dir, cfg.al.budgets):
                 continue
             kwargs = {}
             if strategy == "ralis":
