@@ -6,6 +6,7 @@ import torch
 
 from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
+from ralis.rl.features import region_class_distribution
 
 
 class Oracle:
@@ -42,10 +43,6 @@ class Oracle:
         """
         tiles = self.grid.tiles(self.partial_masks)  # [P, R, h, w]
         img, row, col = self.grid.split(region_ids)
-        t = tiles[img, row * self.grid.cols + col].reshape(region_ids.numel(), self.grid.region_pixels)
-        t = torch.where((t >= 0) & (t < num_classes), t, torch.full_like(t, num_classes))
-        offsets = torch.arange(region_ids.numel()).unsqueeze(1) * (num_classes + 1)
-        counts = torch.bincount((t + offsets).reshape(-1), minlength=offsets.numel() * (num_classes + 1))
-        counts = counts.view(-1, num_classes + 1).double()
-        dist = (counts / counts.sum(1, keepdim=True).clamp_min(1)).clamp_min(1e-7)
-        return dist / dist.sum(1, keepdim=True)
+        regions = tiles[img, row * self.grid.cols + col]  # [M, h, w]: one image per region
+        one_region = RegionGrid(self.grid.region_size, self.grid.region_size)
+        return region_class_distribution(regions, one_region, num_classes, self.ignore_index)[:, 0]
