@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ralis.acquisition import StepContext, Timer, create_strategy
+from ralis.acquisition import StepContext, Strategy, Timer, create_strategy
 from ralis.config import RunConfig
 from ralis.data.pool import RegionPool
 from ralis.data.protocol import Protocol, load_protocol
@@ -45,10 +45,11 @@ class Simulation:
     """State of one AL run; :meth:`run` drives it to the largest budget, resumably."""
 
     def __init__(self, cfg: RunConfig, strategy: str, out: Path, proto: Protocol,
-                 model: torch.nn.Module, progress: bool = True, strategy_kwargs: dict | None = None):
+                 model: torch.nn.Module, progress: bool = True, strategy_kwargs: dict | None = None,
+                 strategy_impl: Strategy | None = None):
         self.cfg, self.out, self.proto, self.progress = cfg, Path(out), proto, progress
         self.strategy_name = strategy
-        self.strategy = create_strategy(strategy, **(strategy_kwargs or {}))
+        self.strategy = strategy_impl or create_strategy(strategy, **(strategy_kwargs or {}))
         self.model = model.to(cfg.device)
         self.pool = RegionPool(proto.grid, len(proto.pool))
         check_budgets(cfg, self.pool.num_regions, len(proto.pool))
@@ -241,22 +242,26 @@ class Simulation:
         return results
 
 
-def _same_inputs(out: Path, pretrained: Path | None, kwargs: dict) -> tuple[Path | None, dict]:
-    """Record θ0 and the policy of a run; a resumed run reuses them and refuses others."""
+def _same_inputs(out: Path, pretrained: Path | None, kwargs: dict, resume: bool
+                 ) -> tuple[Path | None, dict, dict]:
+    """θ0 and policy of a run: a resumed run reuses the recorded ones and refuses others.
+
+    Returns ``(pretrained, strategy kwargs, record)``; ``record`` goes to ``inputs.json`` once the
+    run directory is open. Nothing is written here.
+    """
     path = out / "inputs.json"
     given = {"pretrained": pretrained, "policy": kwargs.get("policy")}
     given = {k: str(Path(v).resolve()) if v is not None else None for k, v in given.items()}
-    if path.exists():
+    if resume and path.exists():
         saved = json.loads(path.read_text())
         for key, value in given.items():
             if value is not None and saved.get(key) not in (None, value):
                 raise ConfigError(f"{out} was run with --{key} {saved[key]}, not {value}; resume "
                                   f"with the same --{key} (or leave it out)")
             given[key] = value or saved.get(key)
-    atomic_write_text(json.dumps(given, indent=2) + "\n", path)
     if given["policy"] is not None:
         kwargs["policy"] = Path(given["policy"])
-    return (Path(given["pretrained"]) if given["pretrained"] else None), kwargs
+    return (Path(given["pretrained"]) if given["pretrained"] else None), kwargs, given
 
 
 def simulate(
@@ -270,17 +275,19 @@ def simulate(
     proto: Protocol | None = None,
 ) -> dict:
     """Run (or resume) one AL simulation and return its results (also in ``out/results.json``)."""
-    create_strategy(strategy, **(strategy_kwargs or {}))  # fail fast on an unknown name
     out = Path(out)
+    pretrained, strategy_kwargs, inputs = _same_inputs(out, pretrained,
+                                                       dict(strategy_kwargs or {}), resume)
+    impl = create_strategy(strategy, **strategy_kwargs)  # once, before any long work
     cfg = open_run_dir(out, cfg, resume, f"simulate:{strategy}")
-    pretrained, strategy_kwargs = _same_inputs(out, pretrained, dict(strategy_kwargs or {}))
+    atomic_write_text(json.dumps(inputs, indent=2) + "\n", out / "inputs.json")
     set_threads(cfg)
     proto = proto or load_protocol(cfg.data, progress)
     check_budgets(cfg, len(proto.pool) * proto.grid.per_image, len(proto.pool))
     if pretrained is None:
         pretrained = pretrain(cfg, out / "pretrain", resume=True, progress=progress, proto=proto)
     model = load_start_model(pretrained, cfg, proto)
-    sim = Simulation(cfg, strategy, out, proto, model, progress, strategy_kwargs)
+    sim = Simulation(cfg, strategy, out, proto, model, progress, strategy_impl=impl)
     try:
         return sim.run()
     finally:

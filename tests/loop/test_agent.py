@@ -112,3 +112,13 @@ def test_policy_at_another_resolution_with_the_same_grid_fails_clearly(trained, 
     with pytest.raises(ConfigError, match="out of scale"):
         simulate(cfg, "ralis", tmp_path / "x", progress=False, proto=proto,
                  strategy_kwargs={"policy": out / "policy.pt"})
+
+
+def test_resumed_ralis_run_reuses_its_recorded_policy(trained, tiny_cfg, tiny_proto, tiny_theta0,
+                                                      tmp_path):
+    out, _ = trained
+    first = simulate(tiny_cfg, "ralis", tmp_path / "r", pretrained=tiny_theta0, progress=False,
+                     proto=tiny_proto, strategy_kwargs={"policy": out / "policy.pt"})
+    again = simulate(tiny_cfg, "ralis", tmp_path / "r", resume=True, progress=False,
+                     proto=tiny_proto)
+    assert again["budgets"] == first["budgets"]
