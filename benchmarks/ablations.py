@@ -59,7 +59,7 @@ from ralis.config import RunConfig, apply_overrides, get_preset, to_dict, valida
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import RalisError
 from ralis.loop.agent import train_agent
-from ralis.loop.grid import check_reuse, finished
+from ralis.loop.grid import FINAL_TRAINING_FIELDS, MACHINE_FIELDS, check_reuse, finished
 from ralis.loop.pretrain import pretrain
 from ralis.loop.session import git_revision
 from ralis.loop.simulate import simulate
@@ -274,10 +274,12 @@ def share_identical_cells(cells: list[Cell]) -> None:
 
 def check_directories(plan: Plan) -> None:
     """Catch a changed --set / --budgets before hours of work, not in the middle."""
-    machine = ("threads", "device")  # where a cell runs does not change what it computes
-    check_reuse(plan.out / "theta0", plan.cfg, "pretrain", ignore=(*machine, "al", "agent"))
+    machine = MACHINE_FIELDS
+    check_reuse(plan.out / "theta0", plan.cfg, "pretrain",
+                ignore=(*machine, *FINAL_TRAINING_FIELDS, "al", "agent"))
     for agent in plan.agents:
-        check_reuse(agent.out, agent.cfg, "train-agent", ignore=(*machine, "al.budgets"))
+        check_reuse(agent.out, agent.cfg, "train-agent",
+                    ignore=(*machine, *FINAL_TRAINING_FIELDS, "al.budgets"))
     for cell in plan.cells:
         check_reuse(cell.run_dir, cell.cfg, f"simulate:{cell.strategy}", ignore=machine)
 

@@ -54,6 +54,10 @@ class TrainConfig:
     pretrain_epochs: int = 60  # max epochs of θ0 pretraining and the upper bound
     pretrain_patience: int = 10  # early-stopping patience (epochs) for those
     final_lr: float | None = None  # lr of the final training (None = continue the AL-phase lr)
+    final_from: str = "al"  # final training starts from the AL-phase model ("al") or θ0 ("start")
+    final_with_start_set: bool = False  # final training also uses D_T's full labels
+    final_samples_per_epoch: int | None = None  # crops per final-training epoch (None = 1/image)
+    final_schedule: str = "exponential"  # final lr: "exponential" (lr_gamma) or "cosine" to 0
     final_epochs: int = 40  # max epochs of the final training at each budget
     final_patience: int = 8  # early-stopping patience of the final training
     val_every: int = 1  # validate every this many epochs in pretraining/final training
@@ -98,6 +102,7 @@ class AgentConfig:
     use_kl: bool = True  # include the two KL histograms (the gate) in the action
     normalize_hist: bool = False  # class histograms as fractions (paper) or raw counts (code)
     start_images: int = 10  # D_S images that train the agent's start model (stands in for GTA)
+    train_passes: int = 1  # SGD passes over the K new regions per game step (authors: 1)
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,23 @@ def _camvid_cpu() -> RunConfig:
     )
 
 
+@PRESETS.register("camvid-cpu-v2")
+def _camvid_cpu_v2() -> RunConfig:
+    """camvid-cpu with a final training that restarts from θ0 at each budget (lr 1e-2, cosine)."""
+    cfg = _camvid_cpu()
+    return replace(cfg, preset="camvid-cpu-v2", train=replace(
+        cfg.train, final_from="start", final_lr=1e-2, final_schedule="cosine", final_epochs=20,
+        final_patience=20, final_samples_per_epoch=256,
+    ))
+
+
+@PRESETS.register("camvid-cpu-v3")
+def _camvid_cpu_v3() -> RunConfig:
+    """camvid-cpu-v2 with an agent whose game trains 4 passes per step (a less noisy reward)."""
+    cfg = _camvid_cpu_v2()
+    return replace(cfg, preset="camvid-cpu-v3", agent=replace(cfg.agent, train_passes=4))
+
+
 @PRESETS.register("camvid-paper")
 def _camvid_paper() -> RunConfig:
     """The paper's CamVid protocol: full resolution, FPN-ResNet-50, its budgets and pools (GPU)."""
@@ -231,11 +253,18 @@ def validate(cfg: RunConfig) -> RunConfig:
         (cfg.train.val_every >= 1, "train.val_every must be >= 1"),
         (cfg.train.samples_per_epoch is None or cfg.train.samples_per_epoch >= 1,
          "train.samples_per_epoch must be >= 1"),
+        (cfg.train.final_samples_per_epoch is None or cfg.train.final_samples_per_epoch >= 1,
+         "train.final_samples_per_epoch must be >= 1"),
+        (cfg.train.final_from in ("al", "start"), "train.final_from must be 'al' or 'start'"),
+        (cfg.train.final_schedule in ("exponential", "cosine"),
+         "train.final_schedule must be 'exponential' or 'cosine'"),
+        (cfg.train.final_lr is None or cfg.train.final_lr > 0, "train.final_lr must be > 0"),
         (0 <= cfg.model.dropout_p < 1, "model.dropout_p must be in [0, 1)"),
         (cfg.data.state_images >= 1 and cfg.data.dqn_train_images >= 1,
          "data.state_images and data.dqn_train_images must be >= 1"),
         (cfg.agent.mode in ("fixed", "faithful"), "agent.mode must be 'fixed' or 'faithful'"),
         (cfg.agent.kl_mode in ("adaptive", "fixed"), "agent.kl_mode must be 'adaptive' or 'fixed'"),
+        (cfg.agent.train_passes >= 1, "agent.train_passes must be >= 1"),
         (cfg.agent.episodes >= 1 and cfg.agent.episode_budget >= 1,
          "agent.episodes and agent.episode_budget must be >= 1"),
         (0 <= cfg.agent.gamma <= 1, "agent.gamma must be in [0, 1]"),

@@ -167,7 +167,8 @@ class AgentTrainer:
             oracle.label(chosen)
             data = LabelledData(images.images_u8, oracle.partial_masks, proto.grid,
                                 proto.ignore_index)
-            train_pass(model, seg_opt, data, chosen, cfg.train, g, cfg.device)
+            for _ in range(a.train_passes):  # more passes: a reward less of SGD noise
+                train_pass(model, seg_opt, data, chosen, cfg.train, g, cfg.device)
             for _ in range(cfg.train.lr_steps_per_step):
                 seg_sched.step()
             miou = self.reward_miou(model)

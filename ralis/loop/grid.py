@@ -40,6 +40,14 @@ def flatten_config(d: dict, prefix: str = "") -> dict:
     return flat
 
 
+MACHINE_FIELDS = ("threads", "device")  # where a cell runs does not change what it computes
+FINAL_TRAINING_FIELDS = (  # read only by the final training at each budget
+    "train.final_lr", "train.final_from", "train.final_with_start_set",
+    "train.final_samples_per_epoch", "train.final_schedule", "train.final_epochs",
+    "train.final_patience",
+)
+
+
 def check_reuse(run_dir: Path, cfg: RunConfig, command: str, ignore: tuple[str, ...] = ()) -> None:
     """A started directory must hold the same kind of run with the same settings.
 
@@ -94,13 +102,15 @@ def run_grid(
     out.mkdir(parents=True, exist_ok=True)
     if not seeds:
         raise ConfigError("--seeds needs at least one seed")
-    check_reuse(out / "theta0", cfg, "pretrain", ("seed", "preset", "al", "agent"))
+    shared = ("seed", "preset", *MACHINE_FIELDS, *FINAL_TRAINING_FIELDS)
+    check_reuse(out / "theta0", cfg, "pretrain", (*shared, "al", "agent"))
     for s in agent_seeds or seeds[:1]:
-        check_reuse(out / f"agent-s{s}", cfg, "train-agent", ("seed", "preset", "al"))
+        check_reuse(out / f"agent-s{s}", cfg, "train-agent", (*shared, "al"))
     for seed in seeds:
         for strategy in strategies:
+            agent = () if strategy == "ralis" else ("agent",)  # baselines never read it
             check_reuse(out / f"{strategy}-s{seed}", cfg, f"simulate:{strategy}",
-                        ("seed", "preset"))
+                        ("seed", "preset", *MACHINE_FIELDS, *agent))
     proto = load_protocol(cfg.data, progress)
     theta0 = pretrain(cfg, out / "theta0", resume=True, progress=progress, proto=proto)
     agent_seeds = agent_seeds or seeds[:1]

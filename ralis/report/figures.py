@@ -67,9 +67,11 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------ mIoU curve
-def miou_curve(rows: Sequence[dict[str, Any]], path: Path, key: str = "miou") -> Path:
-    """Test mIoU (%) vs labelled regions: mean line ± std band per strategy, upper bound dashed.
+def miou_curve(rows: Sequence[dict[str, Any]], path: Path, key: str = "miou",
+               label: str = "test mIoU (%)") -> Path:
+    """mIoU (%) vs labelled regions: mean line ± std band per strategy, upper bound dashed.
 
+    ``key`` picks the column (``miou`` on test, ``val_miou`` on D_R) and ``label`` names it.
     The top axis gives the same budgets as % of the pool's pixels (from ``pixel_fraction``).
     """
     stats = aggregate(rows, key, scale=100.0)
@@ -94,8 +96,9 @@ def miou_curve(rows: Sequence[dict[str, Any]], path: Path, key: str = "miou") ->
             ax.axhline(ub.mean, color="black", ls="--", lw=1.3,
                        label=f"full supervision ({ub.mean:.1f})")
         ax.set_xlabel("labelled regions")
-        ax.set_ylabel("test mIoU (%)")
-        ax.set_title("mIoU vs labelled regions (mean ± std over seeds)", pad=10)
+        ax.set_ylabel(label)
+        ax.set_title(f"{label.split(' (')[0]} vs labelled regions (mean ± std over seeds)",
+                     pad=10)
         fractions = pixel_fractions(rows)
         ratios = [f / b for b, f in fractions.items() if b > 0 and f > 0]
         if ratios:

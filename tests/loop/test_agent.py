@@ -122,3 +122,22 @@ def test_resumed_ralis_run_reuses_its_recorded_policy(trained, tiny_cfg, tiny_pr
     again = simulate(tiny_cfg, "ralis", tmp_path / "r", resume=True, progress=False,
                      proto=tiny_proto)
     assert again["budgets"] == first["budgets"]
+
+
+def test_train_passes_trains_the_game_model_that_many_times(tiny_cfg, tiny_proto, tmp_path,
+                                                            monkeypatch):
+    """agent.train_passes=3: every game step trains three passes over its new regions."""
+    cfg = apply_overrides(tiny_cfg, ["agent.train_passes=3", "agent.episodes=1"])
+    seen = []
+    real = agent_mod.train_pass
+
+    def counting(model, opt, data, ids, *args, **kwargs):
+        seen.append(sorted(ids.tolist()))
+        return real(model, opt, data, ids, *args, **kwargs)
+
+    monkeypatch.setattr(agent_mod, "train_pass", counting)
+    train_agent(cfg, tmp_path / "a", progress=False, proto=tiny_proto)
+    steps = cfg.agent.episode_budget // cfg.al.regions_per_step
+    assert len(seen) == 3 * steps
+    assert all(seen[i] == seen[i - i % 3] for i in range(len(seen)))  # same regions per step
+    assert all(len(ids) == cfg.al.regions_per_step for ids in seen)

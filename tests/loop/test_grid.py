@@ -53,3 +53,24 @@ def test_grid_rerun_with_other_settings_is_refused(tiny_cfg, tmp_path):
     with pytest.raises(ConfigError, match="al.budgets"):
         run_grid(apply_overrides(tiny_cfg, ["al.budgets=8,12"]), tmp_path / "g", ["random"], [0],
                  upper=False, progress=False)
+
+
+def test_final_training_settings_share_theta0_but_not_cells(tiny_cfg, tmp_path):
+    """θ0 never reads the final-training fields, so a grid that only changes them reuses θ0
+    (as camvid-cpu-v2 reuses camvid-cpu's); a changed pretraining setting is refused."""
+    from ralis.config import apply_overrides
+    from ralis.errors import ConfigError
+    from ralis.loop.grid import check_reuse
+
+    run_grid(tiny_cfg, tmp_path / "g", ["random"], [0], upper=False, progress=False)
+    model = tmp_path / "g" / "theta0" / "model.pt"
+    before = model.stat().st_mtime_ns
+    v2 = apply_overrides(tiny_cfg, ["train.final_from=start", "train.final_lr=0.01",
+                                    "train.final_schedule=cosine", "threads=1"])
+    run_grid(v2, tmp_path / "g", ["entropy"], [0], upper=False, progress=False)
+    assert model.stat().st_mtime_ns == before
+    with pytest.raises(ConfigError, match=r"threads|train\.final_"):
+        check_reuse(tmp_path / "g" / "random-s0", v2, "simulate:random", ("seed", "preset"))
+    with pytest.raises(ConfigError, match="train.pretrain_lr"):
+        run_grid(apply_overrides(tiny_cfg, ["train.pretrain_lr=0.5"]), tmp_path / "g",
+                 ["random"], [0], upper=False, progress=False)

@@ -265,15 +265,20 @@ def test_write_report_sections(tmp_path):
     md = md_path.read_text()
     for heading in ("# Region-based active learning", "## Test mIoU vs labelled regions",
                     "## Per-class IoU at 300 regions", "## Class distribution of labelled pixels",
-                    "## Labels needed", "## Acquired regions", "## Verdict"):
+                    "## Labels needed", "## Acquired regions", "## Verdict",
+                    "## D_R mIoU vs labelled regions"):
         assert heading in md
     assert f"ralis report {csv_path} --out {out}" in md
     assert "**Runs:** 5" in md and "0123abc" in md
-    for name in ("miou_curve.png", "class_distribution.png", "regions_on_images.png"):
+    for name in ("miou_curve.png", "class_distribution.png", "regions_on_images.png",
+                 "val_miou_curve.png"):
         assert f"]({name})" in md  # relative links
         assert _is_png(out / name)
     # the mIoU table: mean ± std, and the upper bound
     assert "41.0 ± 1.4" in md and "65.0 ± 1.4" in md and "80.0 (n=1)" in md
+    # the D_R table: val_miou is miou + 0.01 in make_rows
+    assert "| ralis | 46.0 ± 1.4 | 58.0 ± 1.4 | 66.0 ± 1.4 |" in md
+    assert "Upper bound on D_R: 81.0 (n=1)." in md
     # per-class table: ralis best on road and car, entropy on sky, mIoU bold for ralis
     ralis_row = next(line for line in md.splitlines() if line.startswith("| ralis | **85.0**"))
     assert ralis_row == "| ralis | **85.0** | 70.0 | **45.0** | **65.0** |"
