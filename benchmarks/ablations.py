@@ -278,8 +278,8 @@ def check_directories(plan: Plan) -> None:
     check_reuse(plan.out / "theta0", plan.cfg, "pretrain",
                 ignore=(*machine, *FINAL_TRAINING_FIELDS, "al", "agent"))
     for agent in plan.agents:
-        check_reuse(agent.out, agent.cfg, "train-agent",
-                    ignore=(*machine, *FINAL_TRAINING_FIELDS, "al.budgets"))
+        check_reuse(agent.out, agent.cfg, "train-agent",  # agents evaluate every step anyway
+                    ignore=(*machine, *FINAL_TRAINING_FIELDS, "al.budgets", "al.eval_every"))
     for cell in plan.cells:
         check_reuse(cell.run_dir, cell.cfg, f"simulate:{cell.strategy}", ignore=machine)
 
@@ -390,8 +390,10 @@ def study_notes(plan: Plan, study: str) -> list[str]:
             notes.append(f"The {h}x{w} grid leaves a margin of the {H}x{W} image unlabelled, so "
                          "whole images label slightly more pixels (see budget_pixels_fraction).")
         return notes
+    when = (f"every al.eval_every = {cfg.al.eval_every} steps and at each budget"
+            if cfg.al.eval_every else "at each budget only (al.eval_every = 0)")
     notes = [f"Strategy `{plan.strategy}`, K regions per step, same budgets; D_R is evaluated "
-             f"every al.eval_every = {cfg.al.eval_every} steps and at each budget."]
+             f"{when}."]
     if 1 in plan.k_values:
         notes.append(f"**K = 1 is slow**: one AL step per region ({max(cfg.al.budgets)} steps "
                      "to the largest budget, each with its own selection and training pass).")
