@@ -108,7 +108,7 @@ def miou_curve(rows: Sequence[dict[str, Any]], path: Path, key: str = "miou",
             )
             top.set_xlabel("% of pool pixels labelled")
         if names or full:
-            ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
+            ax.legend(loc="best", fontsize=9, framealpha=0.9)
         fig.tight_layout()
         return _save(fig, path)
 
