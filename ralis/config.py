@@ -103,6 +103,7 @@ class AgentConfig:
     normalize_hist: bool = False  # class histograms as fractions (paper) or raw counts (code)
     start_images: int = 10  # D_S images that train the agent's start model (stands in for GTA)
     train_passes: int = 1  # SGD passes over the K new regions per game step (authors: 1)
+    start_from: str = "state"  # start model trained on D_S ("state") or half of D_T ("dt-half")
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,13 @@ def _camvid_cpu_v3() -> RunConfig:
     return replace(cfg, preset="camvid-cpu-v3", agent=replace(cfg.agent, train_passes=4))
 
 
+@PRESETS.register("camvid-cpu-v4")
+def _camvid_cpu_v4() -> RunConfig:
+    """camvid-cpu-v3 whose game starts from a net trained on half of D_T, played on the other."""
+    cfg = _camvid_cpu_v3()
+    return replace(cfg, preset="camvid-cpu-v4", agent=replace(cfg.agent, start_from="dt-half"))
+
+
 @PRESETS.register("camvid-paper")
 def _camvid_paper() -> RunConfig:
     """The paper's CamVid protocol: full resolution, FPN-ResNet-50, its budgets and pools (GPU)."""
@@ -265,6 +273,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         (cfg.agent.mode in ("fixed", "faithful"), "agent.mode must be 'fixed' or 'faithful'"),
         (cfg.agent.kl_mode in ("adaptive", "fixed"), "agent.kl_mode must be 'adaptive' or 'fixed'"),
         (cfg.agent.train_passes >= 1, "agent.train_passes must be >= 1"),
+        (cfg.agent.start_from in ("state", "dt-half"),
+         "agent.start_from must be 'state' or 'dt-half'"),
         (cfg.agent.episodes >= 1 and cfg.agent.episode_budget >= 1,
          "agent.episodes and agent.episode_budget must be >= 1"),
         (0 <= cfg.agent.gamma <= 1, "agent.gamma must be in [0, 1]"),

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from ralis.config import RunConfig
 from ralis.data.pool import RegionPool
-from ralis.data.protocol import Protocol, load_protocol
+from ralis.data.protocol import ImageSet, Protocol, load_protocol
+from ralis.errors import ConfigError
 from ralis.loop.oracle import Oracle
 from ralis.loop.pretrain import train_supervised
 from ralis.loop.session import git_revision, open_run_dir, set_threads, step_seed
@@ -35,16 +36,36 @@ from ralis.rl.policy import build_qnet, save_policy
 from ralis.rl.replay import ReplayBuffer
 
 
+def game_split(cfg: RunConfig, proto: Protocol) -> tuple[ImageSet, ImageSet]:
+    """(images that train the start model, images the game labels).
+
+    ``agent.start_from="state"``: the first ``agent.start_images`` of D_S, and all of D_T.
+    ``"dt-half"``: the first half of D_T, and the second half, so the start model is close to
+    θ0's quality and has still never seen the labels the game hands out.
+    """
+    if cfg.agent.start_from == "dt-half":
+        n = len(proto.dqn_train)
+        if n < 2:
+            raise ConfigError("agent.start_from=dt-half needs at least 2 D_T images")
+        half = n // 2
+        return (proto.dqn_train.subset(list(range(half))),
+                proto.dqn_train.subset(list(range(half, n))))
+    start = proto.state.subset(list(range(min(cfg.agent.start_images, len(proto.state)))))
+    return start, proto.dqn_train
+
+
 def start_model(cfg: RunConfig, proto: Protocol, out: Path, progress: bool) -> torch.nn.Module:
-    """The episodes' start weights: a net that has never seen D_T's labels.
+    """The episodes' start weights: a net that has never seen the game's labels.
 
     The paper uses a GTA-V-pretrained net; nothing can be downloaded here, so a net trained on
-    the (labelled) state set D_S stands in for it. Saved once as ``start_model.pt``.
+    the (labelled) state set D_S, or on half of D_T, stands in for it (:func:`game_split`).
+    Saved once as ``start_model.pt``.
     """
     path = out / "start_model.pt"
     if not path.exists():
-        images = proto.state.subset(list(range(min(cfg.agent.start_images, len(proto.state)))))
-        model, metrics = train_supervised(cfg, proto, images, "agent start model on D_S",
+        images, _ = game_split(cfg, proto)
+        where = "half of D_T" if cfg.agent.start_from == "dt-half" else "D_S"
+        model, metrics = train_supervised(cfg, proto, images, f"agent start model on {where}",
                                           progress, seed_offset=7919)
         save_model(path, model, cfg.model.name, proto.num_classes,
                    {"dropout_p": cfg.model.dropout_p},
@@ -69,6 +90,7 @@ class AgentTrainer:
         self.spec = FeatureSpec.from_config(cfg.agent, proto.num_classes, proto.grid,
                                             len(proto.state))
         self.theta_start = start_model(cfg, proto, self.out, progress)
+        self.game_images = game_split(cfg, proto)[1]
         self.start_state = copy.deepcopy(self.theta_start.state_dict())
         torch.manual_seed(cfg.seed)
         self.policy = build_qnet(self.spec).to(cfg.device)
@@ -132,7 +154,7 @@ class AgentTrainer:
         model.load_state_dict(self.start_state)
         seg_opt = make_optimizer(model, cfg.train.lr, cfg.train)
         seg_sched = torch.optim.lr_scheduler.ExponentialLR(seg_opt, cfg.train.lr_gamma)
-        images = proto.dqn_train
+        images = self.game_images
         pool = RegionPool(proto.grid, len(images))
         budget = min(a.episode_budget, pool.num_regions)
         oracle = Oracle(images.masks, proto.grid, proto.ignore_index, budget)

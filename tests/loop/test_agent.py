@@ -141,3 +141,36 @@ def test_train_passes_trains_the_game_model_that_many_times(tiny_cfg, tiny_proto
     assert len(seen) == 3 * steps
     assert all(seen[i] == seen[i - i % 3] for i in range(len(seen)))  # same regions per step
     assert all(len(ids) == cfg.al.regions_per_step for ids in seen)
+
+
+def test_dt_half_start_model_and_game_images_are_disjoint_halves(tiny_cfg, tiny_proto, tmp_path,
+                                                                 monkeypatch):
+    """agent.start_from=dt-half: the start model trains on D_T's first half, the game labels
+    regions of the second half only."""
+    cfg = apply_overrides(tiny_cfg, ["agent.start_from=dt-half", "agent.episodes=1"])
+    start, game = agent_mod.game_split(cfg, tiny_proto)
+    n = len(tiny_proto.dqn_train)
+    assert start.names == tiny_proto.dqn_train.names[: n // 2]
+    assert game.names == tiny_proto.dqn_train.names[n // 2:]
+    trained_on = []
+    real_sup = agent_mod.train_supervised
+
+    def spy(cfg_, proto_, images, *args, **kwargs):
+        trained_on.append(list(images.names))
+        return real_sup(cfg_, proto_, images, *args, **kwargs)
+
+    labelled_images = []
+    real_pass = agent_mod.train_pass
+
+    def spy_pass(model, opt, data, ids, *args, **kwargs):
+        labelled_images.append(data.images_u8.shape[0])
+        return real_pass(model, opt, data, ids, *args, **kwargs)
+
+    monkeypatch.setattr(agent_mod, "train_supervised", spy)
+    monkeypatch.setattr(agent_mod, "train_pass", spy_pass)
+    train_agent(cfg, tmp_path / "a", progress=False, proto=tiny_proto)
+    assert trained_on == [start.names]
+    assert labelled_images and set(labelled_images) == {len(game)}
+    default_start, default_game = agent_mod.game_split(tiny_cfg, tiny_proto)
+    assert default_game.names == tiny_proto.dqn_train.names
+    assert default_start.names == tiny_proto.state.names[: tiny_cfg.agent.start_images]
