@@ -178,13 +178,12 @@ class Simulation:
         cfg, proto = self.cfg, self.proto
         torch.manual_seed(step_seed(cfg.seed, budget, "final-torch"))
         generator = torch.Generator().manual_seed(step_seed(cfg.seed, budget, "final"))
+        model = copy.deepcopy(self.model)
         if cfg.train.final_from == "start":
-            model = copy.deepcopy(self.model)
             model.load_state_dict(self.start_state)
             opt = make_optimizer(model, cfg.train.final_lr or cfg.train.lr, cfg.train)
-            bar: float | None = -1.0  # no bar: the best epoch of this training
+            bar = -1.0  # no bar: the best epoch of this training
         else:
-            model = copy.deepcopy(self.model)
             opt = make_optimizer(model, cfg.train.lr, cfg.train)
             opt.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))  # never share buffers
             if cfg.train.final_lr is not None:
