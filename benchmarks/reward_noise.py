@@ -32,9 +32,9 @@ from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
 from ralis.loop.oracle import Oracle
 from ralis.loop.session import git_revision, set_threads
+from ralis.loop.simulate import miou_on
 from ralis.loop.store import atomic_write_text
-from ralis.loop.train import LabelledData, evaluate, make_optimizer, train_pass
-from ralis.metrics import mean_iou
+from ralis.loop.train import LabelledData, make_optimizer, train_pass
 from ralis.models import load_model
 
 
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     n_regions = len(images) * proto.grid.per_image
 
     def d_r(m: torch.nn.Module) -> float:
-        return mean_iou(evaluate(m, proto.reward.images_u8, proto.reward.masks, proto.num_classes,
-                                 proto.ignore_index, cfg.train.eval_batch_size, cfg.device))
+        return miou_on(m, proto.reward, proto, cfg)[0]
 
     before = d_r(model)
     t0 = time.perf_counter()

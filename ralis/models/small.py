@@ -13,7 +13,7 @@ from torch import nn
 
 from ralis.errors import ConfigError
 from ralis.models.fpn import FPNSegNet
-from ralis.models.resnet import BasicBlock
+from ralis.models.resnet import BasicBlock, init_conv_bn
 
 
 def _conv_bn_relu(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
@@ -55,12 +55,7 @@ class SmallBackbone(nn.Module):
             in_ch = width
         self.stages = nn.ModuleList(stages)
         self.out_channels: tuple[int, ...] = widths
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def forward(
         self, x: torch.Tensor
