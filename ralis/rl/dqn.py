@@ -56,6 +56,7 @@ def double_dqn_target(
     next_q_target: torch.Tensor,
     done: torch.Tensor,
     gamma: float,
+    next_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Double-DQN regression target.
 
@@ -67,13 +68,29 @@ def double_dqn_target(
         next_q_online: ``[B, N]`` online (policy) net on the next pools: selects the action.
         next_q_target: ``[B, N]`` target net on the next pools: evaluates it.
         done: ``[B]`` bool.
+        next_mask: ``[B, N]`` bool, true on real candidates of zero-padded next pools
+            (``None``: all real). The argmax only considers real candidates, whatever values
+            the nets put at padded positions; a non-terminal row needs at least one.
 
     Returns:
         ``[B]`` in ``reward``'s dtype.
     """
+    if next_mask is not None:
+        next_mask = next_mask.to(next_q_online.device)
+        next_q_online = next_q_online.masked_fill(~next_mask, -math.inf)
     best = next_q_online.argmax(dim=1, keepdim=True)
     bootstrap = next_q_target.gather(1, best).squeeze(1).to(reward.dtype)
     return torch.where(done, reward, reward + gamma * bootstrap)
+
+
+def _q_values(
+    net: nn.Module, pool: torch.Tensor, state: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """``net(pool, state)``, with ``mask=`` only when some candidate is padding (so an unpadded
+    batch runs exactly as before, and nets that never see padding need not take a mask)."""
+    if mask is None or bool(mask.all()):
+        return net(pool, state)
+    return net(pool, state, mask=mask)
 
 
 def dqn_update(
@@ -92,8 +109,14 @@ def dqn_update(
     next-state forwards; if a single one remains, the online argmax for it runs in eval mode
     (BatchNorm cannot normalise a batch of one).
 
+    Pools of different sizes (zero-padded, with ``batch.pool_mask`` / ``next_pool_mask``) are
+    scored with their masks (:meth:`QueryNetwork.forward <ralis.rl.qnet.QueryNetwork.forward>`):
+    BatchNorm statistics are over the real candidates only and the online argmax never picks
+    padding. A batch without padding is computed exactly as without masks.
+
     Args:
-        policy, target: query networks, ``net(pool [B, N, Da], state [B, R_S, Ds]) -> [B, N]``.
+        policy, target: query networks, ``net(pool [B, N, Da], state [B, R_S, Ds]) -> [B, N]``;
+            given a padded batch they are called with ``mask=[B, N] bool`` as well.
         batch: from :meth:`ReplayBuffer.sample`.
         gamma: discount (0.999 in the paper).
         grad_clip: clip the policy's gradient norm to this value (``None``: no clipping).
@@ -104,21 +127,23 @@ def dqn_update(
     policy.train()
     target.eval()
     device = next(policy.parameters()).device
-    batch = Batch(*(t.to(device) for t in batch))
+    batch = Batch(*(None if t is None else t.to(device) for t in batch))
     reward = batch.reward.float()
     with torch.no_grad():
         y = reward.clone()
         live = (~batch.done).nonzero().squeeze(1)
         if live.numel():
             pool, state = batch.next_pool[live], batch.next_state[live]
+            mask = None if batch.next_pool_mask is None else batch.next_pool_mask[live]
             if live.numel() == 1:
                 policy.eval()
-            q_online = policy(pool, state)
+            q_online = _q_values(policy, pool, state, mask)
             policy.train()
-            q_target = target(pool, state)
+            q_target = _q_values(target, pool, state, mask)
             done = torch.zeros(live.numel(), dtype=torch.bool, device=device)
-            y[live] = double_dqn_target(reward[live], q_online, q_target, done, gamma)
-    q = policy(batch.pool, batch.state).gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
+            y[live] = double_dqn_target(reward[live], q_online, q_target, done, gamma, mask)
+    q_all = _q_values(policy, batch.pool, batch.state, batch.pool_mask)
+    q = q_all.gather(1, batch.action.long().unsqueeze(1)).squeeze(1)
     loss = F.smooth_l1_loss(q, y)
     optimizer.zero_grad()
     loss.backward()

@@ -11,10 +11,15 @@ shared over regions / candidates, channels first).
 * gate, from the last ``kl_dim`` features (the two KL histograms):
   ``BN -> ReLU -> 1x1 conv -> 1 -> sigmoid``: ``g``;
 * output ``Q = g * s`` (``Q = s`` when ``kl_dim == 0``, the no-KL ablation).
+
+Pools of different sizes are batched zero-padded with a candidate mask (see
+:meth:`QueryNetwork.forward`): the per-candidate layers then run on the real candidates only, so
+padding changes neither their Q-values nor the BatchNorm statistics in training mode.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -38,7 +43,8 @@ class QueryNetwork(nn.Module):
         kl_dim: trailing KL-histogram features of a candidate that feed the gate (64);
             0 disables the gate and feeds all ``action_dim`` features to the action path.
 
-    ``forward(pool [B, N, Da], state [B, R_S, Ds] or [R_S, Ds]) -> q [B, N]``.
+    ``forward(pool [B, N, Da], state [B, R_S, Ds] or [R_S, Ds], mask [B, N] | None)
+    -> q [B, N]``.
     """
 
     def __init__(
@@ -84,7 +90,9 @@ class QueryNetwork(nn.Module):
         x = self.state_path(state.transpose(1, 2))  # [B, 1, R_S]
         return self.state_head(x.flatten(1))
 
-    def forward(self, pool: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, pool: torch.Tensor, state: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Q-value of every candidate.
 
         Args:
@@ -92,9 +100,16 @@ class QueryNetwork(nn.Module):
             state: ``[B, R_S, Ds]``, or ``[R_S, Ds]`` shared by all pools. In training mode a
                 shared state is repeated ``B`` times (as the authors do, so BatchNorm sees
                 the same statistics); in eval mode it is embedded once and broadcast.
+            mask: ``[B, N]`` bool, true on real candidates, for pools of different sizes
+                zero-padded to ``N`` (``None``: all real). The per-candidate layers (action
+                path, fusion, gate) then run on the ``C`` real candidates alone, packed into one
+                ``[1, *, C]`` sequence, each with its own pool's state embedding: in training
+                mode BatchNorm normalises over exactly those candidates, as if the pools had
+                been batched without padding; the state path still sees the ``B`` states.
+                An all-true mask takes the unpadded computation unchanged.
 
         Returns:
-            ``[B, N]``.
+            ``[B, N]``; ``-inf`` at padded positions, so an ``argmax`` never picks them.
         """
         if pool.dim() != 3 or pool.shape[2] != self.action_dim:
             raise ValueError(f"pool must be [B, N, {self.action_dim}], got {tuple(pool.shape)}")
@@ -104,7 +119,18 @@ class QueryNetwork(nn.Module):
                 f"state must be [B, {expected[0]}, {expected[1]}] or {list(expected)}, "
                 f"got {tuple(state.shape)}"
             )
-        B = pool.shape[0]
+        B, N = pool.shape[:2]
+        if mask is not None:
+            if mask.dtype != torch.bool or tuple(mask.shape) != (B, N):
+                raise ValueError(
+                    f"mask must be a bool [{B}, {N}] tensor, got {mask.dtype} "
+                    f"{tuple(mask.shape)}"
+                )
+            mask = mask.to(pool.device)
+            if bool(mask.all()):
+                mask = None
+            elif not bool(mask.any()):  # nothing to score
+                return pool.new_full((B, N), -math.inf)
         if state.dim() == 2:
             if self.training:
                 emb = self.embed_state(state.unsqueeze(0).expand(B, *expected))
@@ -114,11 +140,21 @@ class QueryNetwork(nn.Module):
             if state.shape[0] != B:
                 raise ValueError(f"state batch {state.shape[0]} != pool batch {B}")
             emb = self.embed_state(state)
-        x = pool.transpose(1, 2)  # [B, Da, N]
+        if mask is None:  # every candidate real: [B, *, N] as is
+            x = pool.transpose(1, 2)  # [B, Da, N]
+            return self._score(x, emb.unsqueeze(2).expand(-1, -1, N))  # [B, N]
+        owner = mask.nonzero()[:, 0]  # [C] pool of each real candidate, in mask order
+        x = pool[mask].t().unsqueeze(0)  # [1, Da, C]
+        q = self._score(x, emb[owner].t().unsqueeze(0)).squeeze(0)  # [C]
+        return q.new_full((B, N), -math.inf).masked_scatter(mask, q)
+
+    def _score(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """Per-candidate layers: ``x [B', Da, L]`` and state embeddings ``[B', 128, L]``
+        -> ``[B', L]``."""
         n_act = self.action_dim - self.kl_dim
-        act = self.action_path(x[:, :n_act])  # [B, 128, N]
-        fused = torch.cat([emb.unsqueeze(2).expand(-1, -1, act.shape[2]), act], dim=1)
-        score = self.fusion(fused).squeeze(1)  # [B, N]
+        act = self.action_path(x[:, :n_act])  # [B', 128, L]
+        fused = torch.cat([emb, act], dim=1)
+        score = self.fusion(fused).squeeze(1)  # [B', L]
         if self.gate is None:
             return score
         gate = torch.sigmoid(self.gate(x[:, n_act:])).squeeze(1)

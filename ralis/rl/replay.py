@@ -5,6 +5,13 @@ One active-learning step with ``K`` pools yields ``K`` transitions
 ``next_state`` and ``reward``, so the buffer stores each step once (its tensors by reference)
 and a transition is just ``(step id, k)``; a step is dropped when its last transition is
 overwritten. Memory therefore grows with the number of steps held, not K-fold.
+
+Pools need not all have the same size ``N``: near the end of an episode fewer than ``K x N``
+unlabelled regions remain and :meth:`RegionPool.sample_candidates` shrinks ``N`` (and a step's
+next pools may be smaller than its pools). :meth:`ReplayBuffer.sample` then zero-pads the pools
+to the batch's largest size and says which candidates are real in ``pool_mask`` /
+``next_pool_mask``; :class:`~ralis.rl.qnet.QueryNetwork` and :func:`~ralis.rl.dqn.dqn_update`
+use the masks so the padding changes nothing (not even BatchNorm statistics).
 """
 
 from __future__ import annotations
@@ -17,15 +24,22 @@ __all__ = ["Batch", "ReplayBuffer"]
 
 
 class Batch(NamedTuple):
-    """A minibatch of ``B`` transitions (stacked tensors)."""
+    """A minibatch of ``B`` transitions (stacked tensors).
+
+    ``N`` is the largest pool size in the batch and ``N'`` the largest next-pool size (``N``
+    when every transition is terminal); smaller pools are zero-padded, and the masks are true
+    on real candidates. A batch built by hand may leave the masks ``None`` (no padding).
+    """
 
     state: torch.Tensor  # [B, R_S, Ds]
-    pool: torch.Tensor  # [B, N, Da]
+    pool: torch.Tensor  # [B, N, Da], zeros where padded
     action: torch.Tensor  # [B] int64, index into the pool
     reward: torch.Tensor  # [B] float32
     next_state: torch.Tensor  # [B, R_S, Ds], zeros where done
-    next_pool: torch.Tensor  # [B, N, Da], zeros where done
+    next_pool: torch.Tensor  # [B, N', Da], zeros where done or padded
     done: torch.Tensor  # [B] bool: terminal transition (no next state)
+    pool_mask: torch.Tensor | None = None  # [B, N] bool: real candidates of ``pool``
+    next_pool_mask: torch.Tensor | None = None  # [B, N'] bool; all false where done
 
 
 class ReplayBuffer:
@@ -78,8 +92,8 @@ class ReplayBuffer:
             actions: ``[K]`` chosen index in each pool.
             reward: the step's reward (shared by the K transitions).
             next_state: ``[R_S, Ds]`` state at t+1, or ``None`` for a terminal step.
-            next_pools: ``[K, N, Da]`` pools at t+1 (pool k pairs with pool k), ``None`` iff
-                ``next_state`` is ``None``.
+            next_pools: ``[K, N', Da]`` pools at t+1 (pool k pairs with pool k; ``N'`` may
+                differ from ``N``), ``None`` iff ``next_state`` is ``None``.
         """
         actions = torch.as_tensor(actions, dtype=torch.long).reshape(-1)
         if pools.dim() != 3 or state.dim() != 2 or pools.shape[0] != actions.shape[0]:
@@ -90,7 +104,10 @@ class ReplayBuffer:
         if (next_state is None) != (next_pools is None):
             raise ValueError("next_state and next_pools must both be given or both be None")
         if next_state is not None and (
-            next_state.shape != state.shape or next_pools.shape[:1] != pools.shape[:1]
+            next_state.shape != state.shape
+            or next_pools.dim() != 3
+            or next_pools.shape[0] != pools.shape[0]
+            or next_pools.shape[2] != pools.shape[2]
         ):
             raise ValueError(
                 f"next_state {tuple(next_state.shape)} / next_pools {tuple(next_pools.shape)} "
@@ -126,24 +143,32 @@ class ReplayBuffer:
             del self._steps[old[0]]
 
     def sample(self, batch_size: int) -> Batch:
-        """``batch_size`` distinct transitions drawn uniformly (without replacement)."""
+        """``batch_size`` distinct transitions drawn uniformly (without replacement).
+
+        Pools of different sizes are zero-padded to the largest (see :class:`Batch`); when
+        all have the same size the tensors are plain stacks and the masks all true.
+        """
         if not 1 <= batch_size <= len(self):
             raise ValueError(f"cannot sample {batch_size} transitions from {len(self)}")
         picks = torch.randperm(len(self), generator=self.generator)[:batch_size].tolist()
         steps = [self._steps[self._entries[i][0]] for i in picks]
         ks = [self._entries[i][1] for i in picks]
         state = torch.stack([s["state"] for s in steps])
-        pool = torch.stack([s["pools"][k] for s, k in zip(steps, ks, strict=True)])
+        pool, pool_mask = _pad([s["pools"][k] for s, k in zip(steps, ks, strict=True)])
         done = torch.tensor([s["next_state"] is None for s in steps], dtype=torch.bool)
-        zero_state, zero_pool = torch.zeros_like(state[0]), torch.zeros_like(pool[0])
+        zero_state = torch.zeros_like(state[0])
         next_state = torch.stack(
             [zero_state if s["next_state"] is None else s["next_state"] for s in steps]
         )
-        next_pool = torch.stack(
+        live_sizes = [s["next_pools"].shape[1] for s in steps if s["next_pools"] is not None]
+        width = max(live_sizes) if live_sizes else pool.shape[1]
+        empty = pool.new_zeros(0, pool.shape[2])  # a terminal transition has no next candidate
+        next_pool, next_pool_mask = _pad(
             [
-                zero_pool if s["next_pools"] is None else s["next_pools"][k]
+                empty if s["next_pools"] is None else s["next_pools"][k]
                 for s, k in zip(steps, ks, strict=True)
-            ]
+            ],
+            width,
         )
         return Batch(
             state=state,
@@ -153,6 +178,8 @@ class ReplayBuffer:
             next_state=next_state,
             next_pool=next_pool,
             done=done,
+            pool_mask=pool_mask,
+            next_pool_mask=next_pool_mask,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -175,3 +202,20 @@ class ReplayBuffer:
         self._next_step_id = int(state["next_step_id"])
         self._steps = {int(sid): dict(step) for sid, step in state["steps"].items()}
         self.generator.set_state(state["rng_state"])
+
+
+def _pad(rows: list[torch.Tensor], width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack pools ``[N_i, Da]`` zero-padded to ``width`` (default: the largest ``N_i``).
+
+    Returns ``([B, width, Da], mask [B, width] bool on the CPU, true on real rows)``. Pools
+    that all have ``width`` rows are stacked as they are.
+    """
+    sizes = torch.tensor([r.shape[0] for r in rows], dtype=torch.long)
+    width = int(sizes.max()) if width is None else width
+    mask = torch.arange(width) < sizes.unsqueeze(1)  # [B, width]
+    if bool((sizes == width).all()):
+        return torch.stack(rows), mask
+    flat = torch.cat(rows)  # [sum N_i, Da], pool after pool: the order of mask's true entries
+    out = flat.new_zeros(len(rows), width, flat.shape[1])
+    out[mask.to(flat.device)] = flat
+    return out, mask
