@@ -6,12 +6,15 @@
   (Appendix D).
 
 Styling is deterministic: one fixed colour per strategy (:func:`strategy_colors`), the upper
-bound (strategy ``full``) as a dashed black horizontal line.
+bound (strategy ``full``) as a dashed black horizontal line, the start model (strategy ``theta0``)
+as a black star at 0 regions where every strategy's line begins. Sample names are shortened for
+labels by :func:`short_names`.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,10 +31,13 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from ralis.errors import RalisError  # noqa: E402
 from ralis.report.table import (  # noqa: E402
     FULL,
+    SPECIAL,
+    THETA0,
     aggregate,
     class_names,
     order_strategies,
     pixel_fractions,
+    reference,
     strategies,
 )
 
@@ -47,11 +53,46 @@ ImageLoader = Callable[[Path, list[str]], dict[str, Any]]
 def strategy_colors(names: Sequence[str]) -> dict[str, str]:
     """Fixed colours for the paper's strategies; others get the next palette colour, sorted."""
     out = {n: KNOWN_COLORS[n] for n in names if n in KNOWN_COLORS}
-    others = [n for n in order_strategies(names) if n not in out and n != FULL]
+    others = [n for n in order_strategies(names) if n not in out and n not in SPECIAL]
     for i, name in enumerate(others):
         out[name] = EXTRA_COLORS[i % len(EXTRA_COLORS)]
     out[FULL] = "black"
+    out[THETA0] = "black"
     return out
+
+
+def ellipsize(text: str, max_len: int) -> str:
+    """``text`` cut to ``max_len`` characters with "…" in the middle (both ends kept)."""
+    if len(text) <= max_len:
+        return text
+    keep = max(1, max_len - 1)
+    head = keep // 3
+    return text[:head] + "…" + text[len(text) - (keep - head):]
+
+
+def short_names(names: Sequence[str], max_len: int = 24) -> dict[str, str]:
+    """Short, still distinct labels for sample names that may be long relative paths.
+
+    Each name keeps the shortest suffix of its path components (split at ``/`` or ``\\``) that
+    no other name ends with; a suffix of three or more components keeps only its first and last
+    (``seq01/…/0001_image``) when that stays distinct. Labels longer than ``max_len`` are cut in
+    the middle (:func:`ellipsize`) unless that would make two of them equal.
+    """
+    unique = list(dict.fromkeys(names))
+    parts = {n: [p for p in re.split(r"[\\/]", n) if p] or [n] for n in unique}
+    suffixes = {}
+    for name, comps in parts.items():
+        for k in range(1, len(comps) + 1):
+            tail = comps[-k:]
+            if not any(other[-k:] == tail for o, other in parts.items() if o != name):
+                break
+        suffixes[name] = tail
+    labels = {n: "/".join(t) for n, t in suffixes.items()}
+    short = {n: (f"{t[0]}/…/{t[-1]}" if len(t) > 2 else labels[n]) for n, t in suffixes.items()}
+    for candidate in (short, {n: ellipsize(v, max_len) for n, v in short.items()}):
+        counts = Counter(candidate.values())
+        labels = {n: (candidate[n] if counts[candidate[n]] == 1 else labels[n]) for n in unique}
+    return labels
 
 
 def _style() -> dict[str, Any]:
@@ -73,23 +114,32 @@ def miou_curve(rows: Sequence[dict[str, Any]], path: Path, key: str = "miou",
 
     ``key`` picks the column (``miou`` on test, ``val_miou`` on D_R) and ``label`` names it.
     The top axis gives the same budgets as % of the pool's pixels (from ``pixel_fraction``).
+    With a ``theta0`` row, every strategy's line starts at (0 regions, θ0's mIoU), marked by a
+    black star: the shared start model.
     """
     stats = aggregate(rows, key, scale=100.0)
     names = strategies(rows)
     colors = strategy_colors(names)
+    start = reference(stats, THETA0)
     with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         for name in names:
             pts = sorted((b, s) for (n, b), s in stats.items() if n == name)
             if not pts:
                 continue
+            if start is not None:
+                pts = [(0, start), *pts]
             x = np.array([b for b, _ in pts], dtype=float)
             y = np.array([s.mean for _, s in pts])
             sd = np.array([s.std or 0.0 for _, s in pts])
             seeds = max(s.n for _, s in pts)
+            marked = list(range(1 if start is not None else 0, len(pts)))  # θ0 has its star
             ax.plot(x, y, color=colors[name], marker=MARKERS.get(name, "o"), ms=5, lw=1.8,
-                    label=f"{name} (n={seeds})")
+                    markevery=marked, label=f"{name} (n={seeds})")
             ax.fill_between(x, y - sd, y + sd, color=colors[name], alpha=0.18, lw=0)
+        if start is not None:
+            ax.plot([0], [start.mean], ls="none", marker="*", ms=13, color="black", zorder=5,
+                    label=f"θ0, start model ({start.mean:.1f})")
         full = [s for (n, _), s in stats.items() if n == FULL]
         if full:
             ub = full[0]
@@ -107,7 +157,7 @@ def miou_curve(rows: Sequence[dict[str, Any]], path: Path, key: str = "miou",
                 "top", functions=(lambda r: r * per_region, lambda p: p / per_region)
             )
             top.set_xlabel("% of pool pixels labelled")
-        if names or full:
+        if names or full or start is not None:
             ax.legend(loc="best", fontsize=9, framealpha=0.9)
         fig.tight_layout()
         return _save(fig, path)
@@ -119,7 +169,7 @@ def class_distribution(rows: Sequence[dict[str, Any]], budget: int, path: Path) 
 
     The legend gives each strategy's mean class entropy (nats) of those labelled pixels.
     """
-    at = [r for r in rows if r["regions"] == budget and r["strategy"] != FULL]
+    at = [r for r in rows if r["regions"] == budget and r["strategy"] not in SPECIAL]
     classes = class_names(at)
     names = [s for s in strategies(at)
              if any(r.get(f"share_{c}") is not None for r in at if r["strategy"] == s
@@ -227,6 +277,7 @@ def regions_on_images(
     pictures = loader(Path(run_dirs_by_strategy[names[0]]), images)
     sizes = {s: _region_size(run_dirs_by_strategy[s]) for s in names}
     colors = strategy_colors(names)
+    labels = short_names(images)
     first = _hwc(pictures[images[0]])
     aspect = first.shape[0] / first.shape[1]
     cell = 3.0
@@ -257,7 +308,7 @@ def regions_on_images(
                 ax.set_title(f"{s}: {len(mine)} region{plural}", fontsize=9, pad=3,
                              color=colors[s], fontweight="bold")
                 if j == 0:
-                    ax.set_ylabel(image, fontsize=8)
+                    ax.set_ylabel(labels[image], fontsize=8)
         upto = f"first {budget} acquisitions" if budget is not None else "all acquisitions"
         fig.suptitle(f"Acquired regions ({upto})", fontsize=11)
         fig.tight_layout(rect=(0, 0, 1, 0.97))

@@ -1,8 +1,12 @@
-"""The Markdown report: paper-style tables and figures from a results CSV.
+"""The Markdown report: paper-style tables and figures from a results CSV or a single run.
 
-``write_report(results.csv, out_dir)`` writes ``out_dir/report.md`` plus its PNG figures
-(linked relatively). All numbers come from :mod:`ralis.report.table`'s helpers; the verdict
-paragraph states the seed count and never claims significance.
+``write_report(results, out_dir)`` writes ``out_dir/report.md`` plus its PNG figures (linked
+relatively); ``results`` is a results.csv, a run directory, its results.json, or a grid folder
+(see :func:`ralis.report.table.load_results`). All numbers come from
+:mod:`ralis.report.table`'s helpers; the verdict paragraph states the seed count and never
+claims significance. Sections that compare strategies or seeds say so in a sentence when the
+input has only one; ``theta0`` (the start model) and ``full`` (the upper bound) are references,
+shown in italics and never ranked.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from ralis.report import figures
 from ralis.report.table import (
     BASELINES,
     FULL,
+    SPECIAL,
+    THETA0,
+    Results,
     Stat,
     aggregate,
     best_baseline,
@@ -24,14 +31,22 @@ from ralis.report.table import (
     class_names,
     common_budget,
     default_levels,
+    find_run_dirs,
+    gap_closed,
+    gaps_closed,
+    load_results,
     mean_curve,
     pixel_fractions,
     pooled_std,
-    read_csv,
+    reference,
     regions_needed,
     savings,
     strategies,
 )
+
+REFERENCE_LABELS = {THETA0: "θ0 (start)", FULL: FULL}
+"""Row labels (italic in tables) of the special, unranked rows."""
+REFERENCE_NAMES = {THETA0: "the start model θ0", FULL: "the upper bound"}
 
 
 def _fmt(stat: Stat | None, decimals: int = 1) -> str:
@@ -71,28 +86,75 @@ def _runs(rows: Sequence[dict[str, Any]]) -> int:
     return len({r.get("run_dir") or (r["strategy"], r["seed"]) for r in rows})
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _dataset_text(rows: Sequence[dict[str, Any]]) -> str:
+    """Display names of the datasets; the registry name in backticks where it differs."""
+    shown = set()
+    for r in rows:
+        dataset = r.get("dataset") or None
+        name = r.get("dataset_name") or dataset
+        if name is None:
+            continue
+        shown.add(name if dataset in (None, name) else f"{name} (`{dataset}`)")
+    return ", ".join(sorted(shown))
+
+
+def _reference_rows(stats: dict[tuple[str, int], Stat]) -> list[tuple[str, Stat]]:
+    """``[(name, stat)]`` of the special rows present, θ0 first."""
+    out = []
+    for name in (THETA0, FULL):
+        stat = reference(stats, name)
+        if stat is not None:
+            out.append((name, stat))
+    return out
+
+
+def _budget_table(stats: dict[tuple[str, int], Stat], names: Sequence[str], bs: Sequence[int],
+                  header: Sequence[str]) -> str:
+    """Strategies x budgets of mean ± std; a θ0 line (its own "0 (θ0)" column) when present."""
+    start = reference(stats, THETA0)
+    if start is None:
+        return _table(["strategy", *header], [[s] + [_fmt(stats.get((s, b))) for b in bs]
+                                              for s in names])
+    body = [[f"_{REFERENCE_LABELS[THETA0]}_", f"_{_fmt(start)}_"] + ["–"] * len(bs)]
+    body += [[s, "–"] + [_fmt(stats.get((s, b))) for b in bs] for s in names]
+    return _table(["strategy", "0 (θ0)", *header], body)
+
+
 # ------------------------------------------------------------------------------- sections
-def _header(rows, results_csv: Path, out_dir: Path, budget_arg: int | None) -> list[str]:
+def _header(rows, results: Results, given: Path, out_dir: Path, budget_arg: int | None
+            ) -> list[str]:
     seeds = _seeds_by_strategy(rows)
     names = strategies(rows)
     fractions = pixel_fractions(rows)
     budget_text = ", ".join(f"{b} ({_pct(fractions.get(b))} px)" for b in budgets(rows))
-    strat_text = ", ".join(f"{s} ({len(seeds[s])} seeds)" for s in names) or "none"
-    all_seeds = sorted({s for s in (r["seed"] for r in rows) if s is not None})
-    command = f"ralis report {results_csv} --out {out_dir}"
+    strat_text = ", ".join(f"{s} ({_plural(len(seeds[s]), 'seed')})" for s in names) or "none"
+    refs = []
+    if THETA0 in seeds:
+        refs.append(f"start model θ0 (`{THETA0}`): {_plural(len(seeds[THETA0]), 'run')}")
+    if FULL in seeds:
+        refs.append(f"upper bound (`{FULL}`): {len(seeds[FULL])} run(s)")
+    # θ0 is pretrained once with the grid's own seed: not one of the AL seeds
+    all_seeds = sorted({r["seed"] for r in rows if r["seed"] is not None
+                        and r["strategy"] != THETA0})
+    command = f"ralis report {given} --out {out_dir}"
     if budget_arg is not None:
         command += f" --budget {budget_arg}"
+    what = {"run": "a single run", "grid": "a grid folder", "table": "a results table"}
     lines = [
         "# Region-based active learning: results report",
         "",
-        f"- **Dataset:** {', '.join(_values(rows, 'dataset')) or '?'}",
+        f"- **Dataset:** {_dataset_text(rows) or '?'}",
         f"- **Preset:** {', '.join(_values(rows, 'preset')) or '?'}",
-        f"- **Strategies:** {strat_text}"
-        + (f"; upper bound (`full`): {len(seeds[FULL])} run(s)" if FULL in seeds else ""),
+        f"- **Strategies:** {strat_text}" + "".join(f"; {r}" for r in refs),
         f"- **Seeds:** {', '.join(map(str, all_seeds)) or '?'}",
         f"- **Budgets (labelled regions, % of pool pixels):** {budget_text or 'none'}",
         f"- **Git revisions:** {', '.join(_values(rows, 'git_revision')) or 'unknown'}",
-        f"- **Runs:** {_runs(rows)} ({len(rows)} rows of `{results_csv.name}`)",
+        f"- **Runs:** {_runs(rows)} ({_plural(len(rows), 'row')} of `{results.source.name}`, "
+        f"{what[results.kind]})",
         f"- **Regenerate:** `{command}`",
         "",
         "mIoU and IoU are on the test split, in %; ± is the sample standard deviation over "
@@ -102,32 +164,53 @@ def _header(rows, results_csv: Path, out_dir: Path, budget_arg: int | None) -> l
     return lines
 
 
+def _gap_text(stats) -> str | None:
+    gaps = gaps_closed(stats)
+    if not gaps:
+        return None
+    start, full = reference(stats, THETA0), reference(stats, FULL)
+    if full.mean <= start.mean:
+        return (f"Full supervision ({full.mean:.1f}%) is not above θ0 ({start.mean:.1f}%), so "
+                "there is no gap to close.")
+    parts = [f"{s} {'–' if g is None else f'{g:.0f}%'} ({b} regions)"
+             for s, (b, g) in gaps.items()]
+    return (f"Gap closed between θ0 ({start.mean:.1f}%) and full supervision ({full.mean:.1f}%) "
+            "at each strategy's largest budget, (mIoU − θ0) / (full − θ0) on mean mIoU: "
+            + ", ".join(parts) + ".")
+
+
 def _miou_section(rows, stats, out_dir: Path) -> list[str]:
-    figures.miou_curve(rows, out_dir / "miou_curve.png")
     names = strategies(rows)
     bs = budgets(rows)
     fractions = pixel_fractions(rows)
-    header = ["strategy"] + [f"{b} ({_pct(fractions.get(b))})" for b in bs]
-    body = [[s] + [_fmt(stats.get((s, b))) for b in bs] for s in names]
-    lines = [
-        "## Test mIoU vs labelled regions",
-        "",
-        "![test mIoU vs labelled regions](miou_curve.png)",
-        "",
-    ]
+    lines = ["## Test mIoU vs labelled regions", ""]
     if names:
+        figures.miou_curve(rows, out_dir / "miou_curve.png")
+        start = ("; the first line is θ0, the start model every curve begins from (0 "
+                 "regions, the black star in the figure)" if reference(stats, THETA0) else "")
         lines += [
-            "Mean ± std test mIoU (%) per strategy; columns are budgets in regions (% of pool "
-            "pixels).",
+            "![test mIoU vs labelled regions](miou_curve.png)",
             "",
-            _table(header, body),
+            "Mean ± std test mIoU (%) per strategy; columns are budgets in regions (% of pool "
+            f"pixels){start}.",
+            "",
+            _budget_table(stats, names, bs, [f"{b} ({_pct(fractions.get(b))})" for b in bs]),
             "",
         ]
+    else:
+        lines += ["This table holds no active-learning run, so there is no curve; only the "
+                  "reference numbers below.", ""]
+        start = reference(stats, THETA0)
+        if start is not None:
+            lines += [f"Start model θ0 (`{THETA0}`, 0 regions): **{_fmt(start)}** mIoU.", ""]
     full = [(b, st) for (s, b), st in stats.items() if s == FULL]
     if full:
         b, st = full[0]
         lines += [f"Upper bound (`full`, all training labels, {b} regions): **{_fmt(st)}** mIoU.",
                   ""]
+    gap = _gap_text(stats) if names else None
+    if gap:
+        lines += [gap, ""]
     return lines
 
 
@@ -140,11 +223,16 @@ def _reward_set_section(rows, out_dir: Path) -> list[str]:
     stats = aggregate(rows, "val_miou", scale=100.0)
     names = [s for s in strategies(rows) if any(n == s for n, _ in stats)]
     if not names:
-        return []
+        refs = _reference_rows(stats)
+        if not refs:
+            return []
+        return ["## D_R mIoU", "",
+                "mIoU (%) on D_R, the reward set that early-stops training (the best epoch's "
+                "score, hence optimistic): "
+                + "; ".join(f"{REFERENCE_NAMES[n]}: {_fmt(st)}" for n, st in refs) + ".", ""]
     figures.miou_curve(rows, out_dir / "val_miou_curve.png", key="val_miou",
                        label="D_R mIoU (%)")
     bs = budgets(rows)
-    body = [[s] + [_fmt(stats.get((s, b))) for b in bs] for s in names]
     lines = [
         "## D_R mIoU vs labelled regions",
         "",
@@ -153,7 +241,7 @@ def _reward_set_section(rows, out_dir: Path) -> list[str]:
         "Mean ± std mIoU (%) on D_R, the reward set that early-stops the final training: the best "
         "epoch's score, hence optimistic, and not a test number.",
         "",
-        _table(["strategy"] + [str(b) for b in bs], body),
+        _budget_table(stats, names, bs, [str(b) for b in bs]),
         "",
     ]
     full = [(b, st) for (s, b), st in stats.items() if s == FULL]
@@ -162,12 +250,20 @@ def _reward_set_section(rows, out_dir: Path) -> list[str]:
     return lines
 
 
-def _per_class_section(rows, budget: int) -> list[str]:
-    classes = class_names(rows)
-    names = strategies(rows)
-    per = {c: aggregate([r for r in rows if r["regions"] == budget and r["strategy"] != FULL],
-                        f"iou_{c}", 100.0) for c in classes}
-    miou = aggregate([r for r in rows if r["regions"] == budget], "miou", 100.0)
+def _per_class_section(rows, budget: int | None) -> list[str]:
+    """Per-class IoU of every strategy at ``budget``, plus θ0 and full as unranked lines.
+
+    ``budget`` None (no AL run in the table): the reference lines only.
+    """
+    names = strategies(rows) if budget is not None else []
+    at = [r for r in rows if r["regions"] == budget and r["strategy"] not in SPECIAL]
+    refs = [(n, [r for r in rows if r["strategy"] == n]) for n in (THETA0, FULL)]
+    refs = [(n, rs) for n, rs in refs if rs]
+    classes = class_names(at + [r for _, rs in refs for r in rs])
+    if not classes or not (names or refs):
+        return []
+    per = {c: aggregate(at, f"iou_{c}", 100.0) for c in classes}
+    miou = aggregate(at, "miou", 100.0)
     cells: dict[str, dict[str, str]] = {}
     for c in classes:
         shown = bold_best({s: (per[c][(s, budget)].mean if (s, budget) in per[c] else None)
@@ -177,23 +273,29 @@ def _per_class_section(rows, budget: int) -> list[str]:
     shown_miou = bold_best({s: (miou[(s, budget)].mean if (s, budget) in miou else None)
                             for s in names})
     body = [[s] + [cells[s][c] for c in classes] + [shown_miou[s]] for s in names]
-    full_rows = [r for r in rows if r["strategy"] == FULL]
-    if full_rows:
-        fstats = {c: aggregate(full_rows, f"iou_{c}", 100.0) for c in classes}
-        fm = aggregate(full_rows, "miou", 100.0)
 
-        def one(d):
-            return f"_{next(iter(d.values())).mean:.1f}_" if d else "–"
+    def one(d):
+        return f"_{next(iter(d.values())).mean:.1f}_" if d else "–"
 
-        body.append([f"_{FULL}_"] + [one(fstats[c]) for c in classes] + [one(fm)])
-    seeds = _seeds_by_strategy([r for r in rows if r["regions"] == budget])
+    for name, ref_rows in refs:
+        body.append([f"_{REFERENCE_LABELS[name]}_"]
+                    + [one(aggregate(ref_rows, f"iou_{c}", 100.0)) for c in classes]
+                    + [one(aggregate(ref_rows, "miou", 100.0))])
+    ref_text = (" " + " and ".join(REFERENCE_NAMES[n] for n, _ in refs).capitalize()
+                + " (italic) " + ("is" if len(refs) == 1 else "are")
+                + " for reference and not ranked.") if refs else ""
+    if budget is None:
+        return ["## Per-class IoU", "",
+                "Test IoU (%) per class (no active-learning run in this table to compare).", "",
+                _table(["strategy"] + classes + ["mIoU"], body), ""]
+    seeds = _seeds_by_strategy(at)
     n_text = ", ".join(f"{s}: {len(seeds.get(s, []))}" for s in names)
+    ranked = ("; best strategy per column in **bold** (the paper's Table 1)." if len(names) > 1
+              else "; one strategy, so nothing is ranked.")
     return [
         f"## Per-class IoU at {budget} regions",
         "",
-        f"Test IoU (%) per class, mean over seeds ({n_text}); best strategy per column in "
-        "**bold** (the paper's Table 1)."
-        + (" The upper bound (italic) is for reference and is not ranked." if full_rows else ""),
+        f"Test IoU (%) per class, mean over seeds ({n_text}){ranked}" + ref_text,
         "",
         _table(["strategy"] + classes + ["mIoU"], body),
         "",
@@ -201,7 +303,7 @@ def _per_class_section(rows, budget: int) -> list[str]:
 
 
 def _distribution_section(rows, budget: int, out_dir: Path) -> list[str]:
-    at = [r for r in rows if r["regions"] == budget and r["strategy"] != FULL]
+    at = [r for r in rows if r["regions"] == budget and r["strategy"] not in SPECIAL]
     classes = class_names(at)
     names = [s for s in strategies(at)
              if any(r.get(f"share_{c}") is not None for r in at if r["strategy"] == s
@@ -231,7 +333,11 @@ def _distribution_section(rows, budget: int, out_dir: Path) -> list[str]:
 def labels_needed(
     stats: dict[tuple[str, int], Stat], names: Sequence[str], levels: Sequence[float]
 ) -> list[dict[str, Any]]:
-    """Per level: regions each strategy needs (None = not reached), best baseline, savings."""
+    """Per level: regions each strategy needs (None = not reached), best baseline, savings.
+
+    ``names`` are AL strategies: ``theta0`` and ``full`` are dropped if given.
+    """
+    names = [s for s in names if s not in SPECIAL]
     curves = {s: mean_curve(stats, s) for s in names}
     out = []
     for level in levels:
@@ -243,18 +349,35 @@ def labels_needed(
     return out
 
 
+def _needed_cell(row: dict[str, Any], name: str) -> str:
+    v = row["needed"][name]
+    if v is None:
+        return "not reached"
+    return f"≤ {v:.0f}" if row["at_first"][name] else f"{v:.0f}"
+
+
 def _labels_section(stats, names: Sequence[str], levels: Sequence[float]) -> list[str]:
     table = labels_needed(stats, names, levels)
+    if len(names) < 2:
+        only = names[0]
+        return [
+            "## Labels needed to reach an mIoU level",
+            "",
+            f"Regions {only} needs to reach a test mIoU level, by linear interpolation on its "
+            "mean curve (\"≤ b\": already reached at its first budget b; \"not reached\": never "
+            f"within its budgets). This table has only {only}, so there is no baseline to "
+            "compare with and no saving to give.",
+            "",
+            _table(["mIoU level", f"{only} (regions)"],
+                   [[f"{row['level']:.1f}", _needed_cell(row, only)] for row in table]),
+            "",
+        ]
     others = [s for s in names if s not in BASELINES] or list(names)
     header = (["mIoU level"] + [f"{s} (regions)" for s in names] + ["best baseline"]
               + [f"{s} saving" for s in others])
     body = []
     for row in table:
-        cells = [f"{row['level']:.1f}"]
-        for s in names:
-            v = row["needed"][s]
-            cells.append("not reached" if v is None
-                         else (f"≤ {v:.0f}" if row["at_first"][s] else f"{v:.0f}"))
+        cells = [f"{row['level']:.1f}"] + [_needed_cell(row, s) for s in names]
         best = row["best_baseline"]
         cells.append(f"{best[0]} ({best[1]:.0f})" if best else "none reached")
         for s in others:
@@ -291,7 +414,8 @@ def _verdict(rows, stats, budget: int, levels: Sequence[float]) -> list[str]:
         return []
     subject = "ralis" if "ralis" in at else max(at, key=lambda s: at[s].mean)
     me = at[subject]
-    seeds = _seeds_by_strategy([r for r in rows if r["regions"] == budget])
+    seeds = _seeds_by_strategy([r for r in rows if r["regions"] == budget
+                                and r["strategy"] not in SPECIAL])
     parts = []
     for other in names:
         if other == subject or other not in at:
@@ -305,11 +429,18 @@ def _verdict(rows, stats, budget: int, levels: Sequence[float]) -> list[str]:
         parts.append(f"{abs(diff):.1f} points {side} {other} ({ratio})")
     text = (f"At {budget} regions, {subject} reaches {me.mean:.1f}% test mIoU"
             + (": " + "; ".join(parts) if parts else "") + ".")
-    full = [st for (s, _), st in stats.items() if s == FULL]
+    start = reference(stats, THETA0)
+    full = reference(stats, FULL)
+    if start is not None:
+        text += (f" It started from θ0 at {start.mean:.1f}% "
+                 f"({me.mean - start.mean:+.1f} points)")
+        gap = gap_closed(me.mean, start.mean, full.mean) if full is not None else None
+        text += (f" and closes {gap:.0f}% of the gap to full supervision." if gap is not None
+                 else ".")
     fraction = pixel_fractions(rows).get(budget)
-    if full and full[0].mean > 0:
-        text += (f" That is {100 * me.mean / full[0].mean:.0f}% of the full-supervision "
-                 f"mIoU ({full[0].mean:.1f}%) with {_pct(fraction)} of the pool's pixels labelled.")
+    if full is not None and full.mean > 0:
+        text += (f" That is {100 * me.mean / full.mean:.0f}% of the full-supervision "
+                 f"mIoU ({full.mean:.1f}%) with {_pct(fraction)} of the pool's pixels labelled.")
     if subject not in BASELINES:
         for row in reversed(labels_needed(stats, names, levels)):
             best, mine = row["best_baseline"], row["needed"].get(subject)
@@ -321,65 +452,95 @@ def _verdict(rows, stats, budget: int, levels: Sequence[float]) -> list[str]:
                 break
     counts = sorted({len(seeds.get(s, [])) for s in at})
     n_text = "/".join(map(str, counts))
-    text += (f" These are means over {n_text} seed(s) per strategy; with so few seeds the "
-             "differences describe these runs and are not a significance test.")
+    if len(at) == 1:
+        text += (f" Only {subject} is in this table ({_plural(counts[0], 'seed')}), so nothing "
+                 "is compared between strategies; the numbers describe "
+                 + ("this run." if counts[0] == 1 else "these runs, not a significance test."))
+    else:
+        text += (f" These are means over {n_text} seed(s) per strategy; with so few seeds the "
+                 "differences describe these runs and are not a significance test.")
     return ["## Verdict", "", text, ""]
+
+
+def _regions_section(run_dirs: dict[str, Path], chosen: int | None, out_dir: Path,
+                     load_images: figures.ImageLoader | None, auto: bool) -> list[str]:
+    """The acquired-regions figure; found automatically (``auto``), a failure is a sentence."""
+    heading = ["## Acquired regions on pool images", ""]
+    try:
+        figures.regions_on_images(run_dirs, out_dir / "regions_on_images.png", budget=chosen,
+                                  load_images=load_images)
+    except (RalisError, OSError) as exc:
+        if not auto:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return heading + [f"Not drawn: the pool images could not be loaded ({first}).", ""]
+    upto = f"first {chosen} acquisitions" if chosen is not None else "all acquisitions"
+    return heading + [
+        "![acquired regions](regions_on_images.png)",
+        "",
+        f"Regions acquired by each strategy ({upto}; one run each: "
+        + ", ".join(f"{s} = `{p}`" for s, p in sorted(run_dirs.items()))
+        + ") on the pool images with the most acquisitions over all strategies.",
+        "",
+    ]
 
 
 # ---------------------------------------------------------------------------------- entry
 def write_report(
-    results_csv: Path,
+    results: Path,
     out_dir: Path,
     budget: int | None = None,
     levels: list[float] | None = None,
     run_dirs: dict[str, Path] | None = None,
     *,
     load_images: figures.ImageLoader | None = None,
+    regions: bool = True,
 ) -> Path:
     """Write ``out_dir/report.md`` (and its PNG figures beside it); returns the report's path.
 
+    ``results``: a results.csv, a run directory (``ralis simulate`` or ``ralis upper-bound``),
+    its results.json, or a grid folder holding results.csv.
     ``budget``: the budget of the per-class and class-distribution tables (default: the largest
     budget every strategy reached). ``levels``: mIoU levels (%) of the labels-needed table
     (default: 4 evenly spaced between the worst and best mean mIoU, rounded to 0.5).
     ``run_dirs``: strategy -> one run directory, to draw the acquired regions on pool images
     (``load_images``: the image loader of :func:`figures.regions_on_images`, default the runs'
-    datasets).
+    datasets). Without ``run_dirs`` and with ``regions`` (the default), a single simulate run
+    is drawn, and so is each strategy's first-seed run of a grid folder; if their images
+    cannot be loaded the report says so in a sentence instead.
     """
-    results_csv, out_dir = Path(results_csv), Path(out_dir)
-    rows = read_csv(results_csv)
+    given, out_dir = Path(results), Path(out_dir)
+    loaded = load_results(given)
+    rows = loaded.rows
     if not rows:
-        raise RalisError(f"{results_csv} has no result rows")
-    out_dir.mkdir(parents=True, exist_ok=True)
+        raise RalisError(f"{loaded.source} has no result rows")
     stats = aggregate(rows, "miou", 100.0)
     names = strategies(rows)
     all_budgets = budgets(rows)
     chosen = budget if budget is not None else common_budget(rows)
     if budget is not None and budget not in all_budgets:
-        raise RalisError(f"budget {budget} is not in {results_csv}; budgets: {all_budgets}")
+        raise RalisError(f"budget {budget} is not in {loaded.source}; budgets: {all_budgets}")
+    out_dir.mkdir(parents=True, exist_ok=True)
     if levels is None:
-        levels = default_levels(st.mean for (s, _), st in stats.items() if s != FULL)
-    lines = _header(rows, results_csv, out_dir, budget)
+        levels = default_levels(st.mean for (s, _), st in stats.items() if s not in SPECIAL)
+    auto = False
+    if run_dirs is None and regions and loaded.folder is not None:
+        if loaded.kind == "run":
+            run_dirs = {s: loaded.folder for s in names
+                        if (loaded.folder / "acquired_regions.csv").is_file()}
+        else:
+            run_dirs = find_run_dirs(rows, loaded.folder)
+        auto = True
+    lines = _header(rows, loaded, given, out_dir, budget)
     lines += _miou_section(rows, stats, out_dir)
     lines += _reward_set_section(rows, out_dir)
+    lines += _per_class_section(rows, chosen)
     if chosen is not None:
-        lines += _per_class_section(rows, chosen)
         lines += _distribution_section(rows, chosen, out_dir)
     if names and levels:
         lines += _labels_section(stats, names, levels)
     if run_dirs:
-        figures.regions_on_images(run_dirs, out_dir / "regions_on_images.png", budget=chosen,
-                                  load_images=load_images)
-        lines += [
-            "## Acquired regions on pool images",
-            "",
-            "![acquired regions](regions_on_images.png)",
-            "",
-            "Regions acquired by each strategy (first "
-            f"{chosen} acquisitions; one run each: "
-            + ", ".join(f"{s} = `{p}`" for s, p in sorted(run_dirs.items()))
-            + ") on the pool images with the most acquisitions over all strategies.",
-            "",
-        ]
+        lines += _regions_section(run_dirs, chosen, out_dir, load_images, auto)
     if chosen is not None:
         lines += _verdict(rows, stats, chosen, levels or [])
     path = out_dir / "report.md"

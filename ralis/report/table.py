@@ -1,17 +1,23 @@
 """The results table: one row per (run, budget), written and read back as CSV.
 
 Every AL run directory (``ralis simulate``) and upper-bound directory (``ralis upper-bound``)
-holds a ``results.json``; :func:`rows_from_run` turns it into rows, :func:`collect` gathers many
-runs, :func:`write_csv` / :func:`read_csv` store them with the stdlib ``csv`` module.
+holds a ``results.json``; :func:`rows_from_run` turns it into rows, :func:`rows_from_theta0` turns
+a θ0 pretrain directory into one row (strategy ``theta0``, 0 regions), :func:`collect` gathers
+many runs, :func:`write_csv` / :func:`read_csv` store them with the stdlib ``csv`` module, and
+:func:`load_results` reads whatever ``ralis report`` is given (a table, a run, a grid folder).
 
 Units: ``miou``, ``val_miou``, ``iou_<class>`` and ``share_<class>`` are fractions in [0, 1]
 exactly as the run wrote them (the report multiplies by 100); ``class_entropy`` is in nats;
 ``wall_time`` is the whole run's wall-clock seconds (pretraining excluded, as in results.json),
 repeated on every budget row of that run.
 
+Two strategy names are special: ``theta0`` (the start model every AL curve begins from) and
+``full`` (the upper bound). Neither is an AL strategy: :func:`strategies`, :func:`budgets` and
+everything built on them leave both out.
+
 The small pure-number helpers the report is built on (:func:`aggregate`, :func:`mean_curve`,
-:func:`regions_needed`, :func:`savings`, ...) live here too, so they can be tested on known
-answers without any figure or file.
+:func:`regions_needed`, :func:`savings`, :func:`gap_closed`, ...) live here too, so they can be
+tested on known answers without any figure or file.
 """
 
 from __future__ import annotations
@@ -29,16 +35,22 @@ from ralis.errors import RalisError
 
 COLUMNS: list[str] = [
     "strategy", "seed", "regions", "pixel_fraction", "miou", "val_miou", "class_entropy",
-    "wall_time", "preset", "dataset", "git_revision", "config", "run_dir",
+    "wall_time", "preset", "dataset", "dataset_name", "git_revision", "config", "run_dir",
 ]
 """Base column order; ``iou_<class>`` then ``share_<class>`` columns follow, one per class."""
 
 INT_COLUMNS = frozenset({"seed", "regions"})
-STR_COLUMNS = frozenset({"strategy", "preset", "dataset", "git_revision", "config", "run_dir"})
+STR_COLUMNS = frozenset({
+    "strategy", "preset", "dataset", "dataset_name", "git_revision", "config", "run_dir",
+})
 BASELINES: tuple[str, ...] = ("random", "entropy", "bald")
 """The strategies RALIS is compared against in the paper."""
 FULL = "full"
 """Strategy name of the upper-bound (full supervision) rows."""
+THETA0 = "theta0"
+"""Strategy name of the start-model row (θ0, 0 regions): the common start of every AL curve."""
+SPECIAL = frozenset({FULL, THETA0})
+"""Strategy names that are not AL strategies."""
 
 
 # ------------------------------------------------------------------------------- rows / CSV
@@ -52,21 +64,36 @@ def _display_path(path: Path, base: Path | None) -> str:
         return str(path.resolve())
 
 
+def _read_json(path: Path, missing: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RalisError(missing) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RalisError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise RalisError(f"{path} is not a JSON object")
+    return data
+
+
 def rows_from_run(run_dir: Path, base: Path | None = None) -> list[dict[str, Any]]:
     """One row per budget of ``run_dir/results.json`` (an AL run or an upper bound).
 
-    ``config`` and ``run_dir`` are given relative to ``base`` (default: the working directory).
-    ``wall_time`` is the run's total ``wall_time`` on every row (not the budget's own ``wall``).
-    An upper bound has no class distribution: its ``share_*`` and ``class_entropy`` are None.
+    ``run_dir`` may also be the results ``.json`` file itself (its folder is then the run
+    directory). ``config`` and ``run_dir`` are given relative to ``base`` (default: the working
+    directory). ``wall_time`` is the run's total ``wall_time`` on every row (not the budget's own
+    ``wall``). An upper bound has no class distribution: its ``share_*`` and ``class_entropy``
+    are None. ``dataset_name`` is the results' display name, or ``dataset`` in older files.
     """
     run_dir = Path(run_dir)
-    path = run_dir / "results.json"
-    try:
-        res = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RalisError(f"{run_dir} has no results.json; is it a finished run directory?") from None
-    except json.JSONDecodeError as exc:
-        raise RalisError(f"cannot read {path}: {exc}") from None
+    if run_dir.suffix == ".json" and not run_dir.is_dir():
+        path, run_dir = run_dir, run_dir.parent
+    else:
+        path = run_dir / "results.json"
+    res = _read_json(path, f"{run_dir} has no results.json; is it a finished run directory?"
+                     if path.name == "results.json" else f"{path} does not exist")
+    if not isinstance(res.get("budgets"), list) or "strategy" not in res:
+        raise RalisError(f"{path} is not a ralis results.json (no strategy or budgets)")
     classes = list(res.get("classes") or [])
     rows = []
     for budget in res.get("budgets", []):
@@ -78,6 +105,7 @@ def rows_from_run(run_dir: Path, base: Path | None = None) -> list[dict[str, Any
             "miou": budget.get("miou"), "val_miou": budget.get("val_miou"),
             "class_entropy": budget.get("class_entropy"), "wall_time": res.get("wall_time"),
             "preset": res.get("preset"), "dataset": res.get("dataset"),
+            "dataset_name": res.get("dataset_name") or res.get("dataset"),
             "git_revision": res.get("git_revision"),
             "config": _display_path(run_dir / "config.json", base),
             "run_dir": _display_path(run_dir, base),
@@ -89,11 +117,63 @@ def rows_from_run(run_dir: Path, base: Path | None = None) -> list[dict[str, Any
     return rows
 
 
-def collect(run_dirs: Iterable[Path], base: Path | None = None) -> list[dict[str, Any]]:
-    """Rows of every run in ``run_dirs`` (see :func:`rows_from_run`), in the order given."""
+def rows_from_theta0(pretrain_dir: Path, base: Path | None = None) -> list[dict[str, Any]]:
+    """The one row of a θ0 pretrain directory (``ralis pretrain``: config.json + metrics.json).
+
+    Strategy ``theta0`` at 0 regions and pixel fraction 0; ``miou`` is θ0's test mIoU,
+    ``val_miou`` its D_R mIoU, ``iou_<class>`` its per-class test IoU, ``seed`` / ``preset`` /
+    ``dataset`` come from config.json and ``git_revision`` from metrics.json, or else
+    command.json. ``wall_time`` is the pretraining's wall-clock seconds; there is no class
+    distribution of acquired regions, so ``share_*`` and ``class_entropy`` are None.
+    """
+    pretrain_dir = Path(pretrain_dir)
+    metrics = _read_json(pretrain_dir / "metrics.json",
+                         f"{pretrain_dir} has no metrics.json; is it a finished `ralis pretrain` "
+                         "directory?")
+    cfg = _read_json(pretrain_dir / "config.json",
+                     f"{pretrain_dir} has no config.json; is it a `ralis pretrain` directory?")
+    command_path = pretrain_dir / "command.json"
+    command = _read_json(command_path, "") if command_path.exists() else {}
+    if "test_miou" not in metrics:
+        raise RalisError(f"{pretrain_dir / 'metrics.json'} has no test_miou; is it θ0's metrics?")
+    data = cfg.get("data") or {}
+    iou = metrics.get("iou") or {}
+    row: dict[str, Any] = {
+        "strategy": THETA0, "seed": cfg.get("seed"), "regions": 0, "pixel_fraction": 0.0,
+        "miou": metrics.get("test_miou"), "val_miou": metrics.get("val_miou"),
+        "class_entropy": None, "wall_time": metrics.get("wall"), "preset": cfg.get("preset"),
+        "dataset": data.get("dataset"),
+        "dataset_name": metrics.get("dataset_name") or data.get("dataset"),
+        "git_revision": metrics.get("git_revision") or command.get("git_revision"),
+        "config": _display_path(pretrain_dir / "config.json", base),
+        "run_dir": _display_path(pretrain_dir, base),
+    }
+    row.update({f"iou_{c}": v for c, v in iou.items()})
+    row.update({f"share_{c}": None for c in iou})
+    return [row]
+
+
+def collect(
+    run_dirs: Iterable[Path], base: Path | None = None, theta0_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """Rows of every run in ``run_dirs`` (see :func:`rows_from_run`), in the order given.
+
+    With ``theta0_dir`` (a θ0 pretrain directory), its row (:func:`rows_from_theta0`) comes
+    first. θ0's metrics carry no display name, so when every run names the same dataset, the θ0
+    row takes the runs' ``dataset_name``.
+    """
     rows: list[dict[str, Any]] = []
     for run_dir in run_dirs:
         rows.extend(rows_from_run(Path(run_dir), base))
+    if theta0_dir is not None:
+        start = rows_from_theta0(Path(theta0_dir), base)
+        pairs = {(r.get("dataset"), r.get("dataset_name")) for r in rows}
+        if len(pairs) == 1:
+            dataset, name = next(iter(pairs))
+            if (name and dataset == start[0]["dataset"]
+                    and start[0]["dataset_name"] == start[0]["dataset"]):
+                start[0]["dataset_name"] = name
+        rows = start + rows
     return rows
 
 
@@ -201,15 +281,17 @@ def aggregate(
 
 
 def order_strategies(names: Iterable[str]) -> list[str]:
-    """Baselines in paper order, then the rest alphabetically, ``full`` last."""
+    """``theta0`` first, baselines in paper order, then the rest alphabetically, ``full`` last."""
     names = set(names)
     known = [s for s in (*BASELINES, "ralis") if s in names]
-    rest = sorted(names - set(known) - {FULL})
-    return known + rest + ([FULL] if FULL in names else [])
+    rest = sorted(names - set(known) - SPECIAL)
+    return (([THETA0] if THETA0 in names else []) + known + rest
+            + ([FULL] if FULL in names else []))
 
 
 def strategies(rows: Iterable[dict[str, Any]], include_full: bool = False) -> list[str]:
-    names = order_strategies({r["strategy"] for r in rows})
+    """The AL strategies of ``rows`` in report order (never ``theta0``; ``full`` only if asked)."""
+    names = [s for s in order_strategies({r["strategy"] for r in rows}) if s != THETA0]
     return names if include_full else [s for s in names if s != FULL]
 
 
@@ -217,7 +299,7 @@ def budgets(rows: Iterable[dict[str, Any]], strategy: str | None = None) -> list
     """Sorted region budgets of the AL rows (of one strategy if given)."""
     return sorted({
         r["regions"] for r in rows
-        if r["strategy"] != FULL and (strategy is None or r["strategy"] == strategy)
+        if r["strategy"] not in SPECIAL and (strategy is None or r["strategy"] == strategy)
     })
 
 
@@ -322,6 +404,87 @@ def pixel_fractions(rows: Iterable[dict[str, Any]]) -> dict[int, float]:
     """``{regions: mean pixel_fraction}`` over the AL rows."""
     groups: dict[int, list[float]] = {}
     for r in rows:
-        if r["strategy"] != FULL and r.get("pixel_fraction") is not None:
+        if r["strategy"] not in SPECIAL and r.get("pixel_fraction") is not None:
             groups.setdefault(r["regions"], []).append(r["pixel_fraction"])
     return {b: sum(v) / len(v) for b, v in groups.items()}
+
+
+def reference(stats: dict[tuple[str, int], Stat], name: str) -> Stat | None:
+    """The stat of a special row (``theta0`` or ``full``): its first budget, or None."""
+    found = sorted((b, st) for (s, b), st in stats.items() if s == name)
+    return found[0][1] if found else None
+
+
+def gap_closed(miou: float | None, theta0: float | None, full: float | None) -> float | None:
+    """% of the gap between θ0 and full supervision that ``miou`` closes.
+
+    ``100 * (miou - theta0) / (full - theta0)``: 0 = no better than θ0, 100 = as good as full
+    supervision (negative below θ0, above 100 beyond full). None when a value is missing or full
+    supervision is not above θ0 (there is no gap to close).
+    """
+    if miou is None or theta0 is None or full is None or full <= theta0:
+        return None
+    return 100.0 * (miou - theta0) / (full - theta0)
+
+
+def gaps_closed(stats: dict[tuple[str, int], Stat]) -> dict[str, tuple[int, float | None]]:
+    """Per AL strategy: ``(largest budget, % of the θ0 -> full gap closed there)`` on mean mIoU.
+
+    Empty when ``stats`` has no ``theta0`` or no ``full`` entry.
+    """
+    start, full = reference(stats, THETA0), reference(stats, FULL)
+    if start is None or full is None:
+        return {}
+    out = {}
+    for name in order_strategies({s for s, _ in stats} - SPECIAL):
+        last = max(b for s, b in stats if s == name)
+        out[name] = (last, gap_closed(stats[(name, last)].mean, start.mean, full.mean))
+    return out
+
+
+# --------------------------------------------------------------------------- report input
+@dataclass(frozen=True)
+class Results:
+    """What ``ralis report PATH`` read: rows and where they came from.
+
+    ``kind`` is ``"table"`` (a results CSV), ``"run"`` (one run directory or its results.json)
+    or ``"grid"`` (a folder holding results.csv). ``source`` is the file the rows were read
+    from; ``folder`` the run directory (``run``) or the grid folder (``grid``).
+    """
+
+    rows: list[dict[str, Any]]
+    kind: str
+    source: Path
+    folder: Path | None = None
+
+
+def load_results(path: Path) -> Results:
+    """Rows from a results CSV, a run directory, a results.json file or a grid folder."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "results.json").is_file():
+            return Results(rows_from_run(path, base=path.parent), "run", path / "results.json",
+                           path)
+        if (path / "results.csv").is_file():
+            return Results(read_csv(path / "results.csv"), "grid", path / "results.csv", path)
+        raise RalisError(f"{path} holds neither results.json (a run) nor results.csv (a grid); "
+                         "pass a results table, a finished run directory or a grid folder")
+    if not path.exists():
+        raise RalisError(f"{path} not found; pass a results.csv, a run directory or its "
+                         "results.json")
+    if path.suffix.lower() == ".json":
+        return Results(rows_from_run(path, base=path.parent.parent), "run", path, path.parent)
+    return Results(read_csv(path), "table", path)
+
+
+def find_run_dirs(rows: Iterable[dict[str, Any]], folder: Path) -> dict[str, Path]:
+    """Strategy -> its first seed's run directory ``folder/<strategy>-s<seed>`` (grid layout).
+
+    Only directories holding ``acquired_regions.csv`` count; ``theta0`` and ``full`` never do.
+    """
+    first: dict[str, Any] = {}
+    for r in rows:
+        if r["strategy"] not in SPECIAL:
+            first.setdefault(r["strategy"], r["seed"])
+    found = {s: Path(folder) / f"{s}-s{seed}" for s, seed in first.items()}
+    return {s: d for s, d in found.items() if (d / "acquired_regions.csv").is_file()}

@@ -50,7 +50,8 @@ def make_rows() -> list[dict]:
                     "strategy": strategy, "seed": seed, "regions": regions,
                     "pixel_fraction": regions / 10000, "miou": miou, "val_miou": miou + 0.01,
                     "class_entropy": 1.0 if strategy == "entropy" else 1.09, "wall_time": 12.5,
-                    "preset": "synthetic-tiny", "dataset": "synthetic", "git_revision": "0123abc",
+                    "preset": "synthetic-tiny", "dataset": "synthetic",
+                    "dataset_name": "synthetic", "git_revision": "0123abc",
                     "config": f"runs/{strategy}-s{seed}/config.json",
                     "run_dir": f"runs/{strategy}-s{seed}",
                 }
@@ -60,7 +61,8 @@ def make_rows() -> list[dict]:
     full = {
         "strategy": "full", "seed": 0, "regions": 5000, "pixel_fraction": 1.0, "miou": 0.80,
         "val_miou": 0.81, "class_entropy": None, "wall_time": 30.0, "preset": "synthetic-tiny",
-        "dataset": "synthetic", "git_revision": "0123abc", "config": "runs/full/config.json",
+        "dataset": "synthetic", "dataset_name": "synthetic", "git_revision": "0123abc",
+        "config": "runs/full/config.json",
         "run_dir": "runs/full",
     }
     full.update({f"iou_{c}": 0.9 for c in CLASSES})
@@ -148,7 +150,7 @@ def test_csv_round_trip_types(tmp_path):
 
 
 def _write_results(run: Path, strategy: str = "ralis", seed: int = 1) -> None:
-    run.mkdir(parents=True)
+    run.mkdir(parents=True, exist_ok=True)
     save_config(get_preset("synthetic-tiny"), run / "config.json")
     budgets = [
         {"regions": 8, "pixel_fraction": 0.0347, "miou": 0.31, "val_miou": 0.3,
@@ -172,6 +174,7 @@ def test_rows_from_run(tmp_path):
     assert [r["regions"] for r in rows] == [8, 16]
     r = rows[0]
     assert r["strategy"] == "ralis" and r["seed"] == 1 and r["wall_time"] == 9.0
+    assert r["dataset_name"] == "synthetic"  # no dataset_name in this results.json: dataset
     assert r["config"] == str(Path("runs/ralis-s1/config.json"))
     assert r["run_dir"] == str(Path("runs/ralis-s1"))
     assert r["iou_bg"] == 0.5 and r["iou_disc"] is None
