@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from ralis.errors import DataError
+
 
 def confusion_matrix(
     pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int
@@ -34,10 +36,18 @@ def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
 
 
 def mean_iou(confusion: torch.Tensor) -> float:
-    """Mean IoU over classes with a non-empty union (all of them on the paper's test sets)."""
+    """Mean IoU over classes with a non-empty union (all of them on the paper's test sets).
+
+    Raises DataError when the confusion matrix is empty: an mIoU of a set without a single
+    labelled pixel would be a made-up number.
+    """
+    if int(confusion.sum()) == 0:
+        raise DataError(
+            "no labelled pixels in the evaluation set: every mask pixel is void (ignore index), "
+            "so there is no mIoU to report; check the masks with `ralis data check`"
+        )
     iou = iou_per_class(confusion)
-    valid = ~torch.isnan(iou)
-    return float(iou[valid].mean()) if valid.any() else 0.0
+    return float(iou[~torch.isnan(iou)].mean())
 
 
 def pixel_accuracy(confusion: torch.Tensor) -> float:

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from ralis.errors import DataError
 from ralis.metrics import (
     class_distribution,
     confusion_matrix,
@@ -28,6 +29,16 @@ def test_empty_class_is_nan_and_skipped():
     iou = iou_per_class(conf)
     assert iou[0] == 1 and math.isnan(iou[1])
     assert mean_iou(conf) == 1.0
+
+
+def test_miou_of_a_set_without_labelled_pixels_is_an_error():
+    target = torch.full((2, 3), 255)  # every pixel void
+    conf = confusion_matrix(torch.zeros(2, 3, dtype=torch.long), target, 3, ignore_index=255)
+    assert conf.sum() == 0
+    with pytest.raises(DataError, match="no labelled pixels in the evaluation set"):
+        mean_iou(conf)
+    one = confusion_matrix(torch.tensor([1]), torch.tensor([2]), 3, ignore_index=255)
+    assert mean_iou(one) == 0.0  # one labelled pixel, predicted wrong: a real 0
 
 
 def test_class_distribution_and_entropy():

@@ -3,6 +3,12 @@
 ``create_dataset("camvid", "train", root=..., resolution=(180, 240))`` builds a reader by name;
 registered names: ``camvid``, ``cityscapes``, ``folder`` (your own data, see
 :mod:`ralis.data.folder`) and ``synthetic`` (generated street scenes, no download).
+
+Masks are decoded by one set of rules in :mod:`ralis.data.masks`: a ``folder`` dataset's with
+:func:`~ralis.data.masks.decode_mask` (its ``mask_format``), CamVid's and Cityscapes' class-id PNGs
+with :func:`~ralis.data.masks.read_ids`, the ``ids`` rules of the same module (lossless, one
+channel, no palette PNG). The label checks a run makes are in :mod:`ralis.data.sanity`, and
+``ralis data check`` (:mod:`ralis.data.check`) reports them per split without training.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ralis.data.base import ClassInfo, SegmentationDataset, open_image
+from ralis.data.masks import read_ids
 from ralis.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
@@ -123,13 +124,9 @@ def camvid_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
 
 
 def read_id_mask(path: Path) -> np.ndarray:
-    """A single-channel class-id PNG (8 or 16 bit, or palette indices) -> int64 ``[H, W]``."""
-    im = open_image(path)
-    if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
-        raise DataError(
-            f"mask {path} has mode {im.mode}; expected a single-channel image of class ids"
-        )
-    return np.asarray(im).astype(np.int64)
+    """A class-id mask by the shared ``ids`` rules (:func:`ralis.data.masks.read_ids`: lossless,
+    single-channel 8/16-bit, no palette PNG) -> its values ``[H, W]`` (uint8/uint16 as stored)."""
+    return read_ids(path)
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -146,6 +143,8 @@ class CamVid(SegmentationDataset):
         resolution: ``(H, W)`` working resolution, None keeps 360x480.
         cache: keep decoded samples in memory.
     """
+
+    dataset_name = "camvid"
 
     def __init__(
         self,
@@ -170,3 +169,6 @@ class CamVid(SegmentationDataset):
 
     def describe(self, index: int) -> str:
         return f"CamVid {self.split} sample {self.names[index]} ({self.pairs[index][0]})"
+
+    def sample_key(self, index: int) -> str:
+        return str(self.pairs[index][0].resolve())

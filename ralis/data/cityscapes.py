@@ -110,6 +110,8 @@ class Cityscapes(SegmentationDataset):
         cache: keep decoded samples in memory.
     """
 
+    dataset_name = "cityscapes"
+
     def __init__(
         self,
         split: str = "train",
@@ -134,3 +136,6 @@ class Cityscapes(SegmentationDataset):
 
     def describe(self, index: int) -> str:
         return f"Cityscapes {self.split} sample {self.names[index]} ({self.pairs[index][0]})"
+
+    def sample_key(self, index: int) -> str:
+        return str(self.pairs[index][0].resolve())

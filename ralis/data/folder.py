@@ -2,308 +2,94 @@
 
 Point ``--data-root`` (the ``root`` argument) at the description file, or at a folder holding
 ``ralis-dataset.yaml``, ``ralis-dataset.yml`` or ``ralis-dataset.json``. Paths in the description
-are relative to the folder the description is in. Example::
+are relative to the folder the description is in. Check a description with
+``ralis data check --dataset folder --data-root PATH`` before a run. Example::
 
     name: my-streets
     classes:                      # ids must be exactly 0..C-1
       - {name: road, id: 0, color: [128, 64, 128]}
       - {name: car,  id: 1, color: [0, 0, 142]}
       - {name: sky,  id: 2, color: [70, 130, 180]}
-    ignore_index: 255             # default 255; must not be a class id
-    mask_format: ids              # or rgb
+    ignore_index: 255             # default 255; above every class id, at most 65535
+    mask_format: rgb              # ids (default), palette or rgb
+    void_colors: [[0, 0, 0]]      # rgb only: colours that are void on purpose
     splits:
-      train: {images: "images/train/*.jpg", masks: "labels/train/{stem}_mask.png"}
-      val:   {images: "images/val/*.jpg",   masks: "labels/{split}/{stem}_mask.png"}
-    resolution: [240, 320]        # optional working size H, W (the --resolution option wins)
+      train: {images: "train/*/*_image.jpg", replace: {"_image": "_label"}, masks: "{relpath}.png"}
+      val:   {from: train, fraction: 0.2, seed: 0}       # carved out of train
+      test:  {images: "test/*/*_image.jpg", replace: {"_image": "_label"}, masks: "{relpath}.png"}
+    resolution: [240, 320]        # optional working size H, W (see the field below)
+    resize: stretch               # stretch (default), crop or tile
 
 Fields:
 
 ``name``
-    A label for messages and reports (default: the description's folder name).
+    A display name for messages and reports (default: the description's folder name).
 ``classes``
-    List of ``{name, id, color}``; ``id`` must cover ``0..C-1`` exactly once; ``color`` is
-    ``[R, G, B]`` (0..255), optional for ``mask_format: ids`` (used only for drawing) and required
-    for ``mask_format: rgb``.
+    List of ``{name, id, color}``; ``name`` a text, each used once; ``id`` must cover ``0..C-1``
+    exactly once; ``color`` is ``[R, G, B]`` (0..255), required for ``mask_format: rgb``, checked
+    against the masks' palettes for ``palette``, and otherwise used only for drawing.
 ``ignore_index``
-    Mask value that is ignored in training and metrics (default 255).
+    Mask value that is ignored in training and metrics (default 255); above every class id and at
+    most 65535 (the largest 16-bit value).
 ``mask_format``
-    ``ids`` (default): single-channel 8- or 16-bit PNGs (or palette PNGs) whose values are class
-    ids or the ignore index. ``rgb``: colour masks, translated with the ``classes[].color`` table;
-    colours not in the table become the ignore index.
+    ``ids`` (default): single-channel 8- or 16-bit PNGs whose values are class ids or the ignore
+    index (a palette PNG is refused: say ``palette`` or ``rgb``). ``palette``: palette PNGs whose
+    palette *indices* are the class ids; if every class has a ``color``, each class id occurring in
+    a mask must be drawn in its class's colour in that file's palette (else the indices follow
+    another order: use ``rgb``). ``rgb``: colour masks (or palette PNGs, by their colours)
+    translated with the ``classes[].color`` table. Masks must be lossless: JPEG masks are refused.
 ``strict_colors``
-    With ``mask_format: rgb``, ``true`` turns a colour that is not in the table into an error
-    naming the colour and the file (default ``false``).
+    With ``rgb``: ``true`` (default) makes a colour that is neither a class colour nor a void
+    colour an error naming the colours, their pixel counts and the first files, over the whole
+    split; ``false`` turns such colours into the ignore index (``ralis data check`` lists them).
+``void_colors``
+    With ``rgb``: list of ``[R, G, B]`` colours that mean "void" (the ignore index) on purpose.
 ``splits``
-    Mapping of split name to ``{images, masks}``. ``images`` is a glob (``*``, ``?``, ``[...]``,
-    ``**`` for any depth). ``masks`` is a path pattern with placeholders ``{stem}`` (the image's
-    file name without extension), ``{split}`` (the split name) and ``{parent}`` (the name of the
-    image's folder). Every image needs a mask.
+    Mapping of split name to either own files, ``{images, masks, replace}``, or a carved split,
+    ``{from, fraction, seed}`` / ``{from, images}``. ``images`` is a glob relative to the
+    description's folder (``*``, ``?``, ``[...]``, ``**`` for any depth). ``masks`` is a path
+    pattern with placeholders taken from the image's path relative to the description's folder,
+    after the optional ``replace`` mapping (text -> text, applied in order) rewrote it:
+    ``{relpath}`` (that path without suffix), ``{dir}`` (its folder, ``.`` at the top), ``{stem}``
+    (the file name without suffix), ``{parent}`` (the folder's name) and ``{split}``, each written
+    exactly so (no ``{stem.x}``, ``{stem[0]}``, ``{stem:...}``; ``{{``/``}}`` are literal braces).
+    Every image needs its own mask: two images that give one mask path (within a split or across
+    splits) are an error. ``from: train`` with ``images: GLOB`` moves train's images that match into
+    this split; with ``fraction: 0.2`` (and ``seed``, default 0) it moves ``round(0.2 * N)`` (at
+    least 1) of train's ``N`` images, drawn with ``seed`` from those still left. Glob carves are
+    applied before fraction carves, and fraction carves in the order of their split names, so the
+    order of the splits in the file does not matter (:func:`ralis.data.layout.carved_images`).
+    Carved images leave the source split and keep its masks.
 ``resolution``
-    Optional ``[H, W]`` every sample is resized to (bilinear for images, nearest for masks).
+    Optional ``[H, W]`` (sides up to 16384) every sample is brought to when the reader gets no
+    ``resolution`` argument. The command line (:func:`ralis.cli.resolve_options`) copies it into
+    ``data.resolution`` unless ``--resolution`` or ``--set data.resolution=...`` is given, so
+    there it wins over a preset's resolution and loses to those options. From Python,
+    :func:`ralis.data.protocol.load_protocol` passes ``data.resolution`` to the reader: the
+    description's resolution then applies only where ``data.resolution`` is None.
+``resize``
+    How samples of another size reach the resolution (see :mod:`ralis.data.resize`): ``stretch``
+    (default; resize both sides), ``crop`` (scale the short side, cut the centre) or ``tile``
+    (cut each image into resolution-sized tiles, each a sample named ``<name>@r<row>c<col>``).
 """
 
 from __future__ import annotations
 
-import glob
-import json
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 
-from ralis.data.base import ClassInfo, SegmentationDataset, open_image
-from ralis.data.camvid import read_id_mask, read_rgb
+from ralis.data.base import ClassInfo, SegmentationDataset, check_same_size, image_size
+from ralis.data.camvid import read_rgb
+from ralis.data.description import FolderSpec, find_description, parse_description
+from ralis.data.layout import sample_names, split_pairs
+from ralis.data.masks import UnknownColors, UnknownColorsError, decode_mask
+from ralis.data.resize import cut_tile, tile_grid
 from ralis.errors import ConfigError, DataError
+from ralis.progress import progress_bar
 
-DESCRIPTION_NAMES = ("ralis-dataset.yaml", "ralis-dataset.yml", "ralis-dataset.json")
-MASK_FORMATS = ("ids", "rgb")
-KNOWN_FIELDS = {
-    "name",
-    "classes",
-    "ignore_index",
-    "mask_format",
-    "strict_colors",
-    "splits",
-    "resolution",
-}
-
-
-@dataclass(frozen=True)
-class SplitSpec:
-    """Where one split's files are: an image glob and a mask pattern (both relative)."""
-
-    images: str
-    masks: str
-
-
-@dataclass(frozen=True)
-class FolderSpec:
-    """A parsed, validated dataset description."""
-
-    path: Path
-    name: str
-    classes: ClassInfo
-    mask_format: str
-    strict_colors: bool
-    splits: dict[str, SplitSpec]
-    resolution: tuple[int, int] | None
-
-    @property
-    def base(self) -> Path:
-        return self.path.parent
-
-
-# --- reading the description ------------------------------------------------------------------
-def find_description(root: str | Path | None) -> Path:
-    """The description file: ``root`` itself, or ``root/ralis-dataset.{yaml,yml,json}``."""
-    if root is None:
-        raise ConfigError(
-            "the folder dataset needs --data-root: a ralis-dataset.yaml/.json description file "
-            "or the folder holding it"
-        )
-    path = Path(root)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        for name in DESCRIPTION_NAMES:
-            if (path / name).is_file():
-                return path / name
-        raise DataError(
-            f"no dataset description in {path}: expected one of {', '.join(DESCRIPTION_NAMES)}"
-        )
-    raise DataError(
-        f"dataset description {path} not found: pass a ralis-dataset.yaml/.json file or its folder"
-    )
-
-
-def load_description(path: Path) -> dict[str, Any]:
-    """Parse a YAML (``.yaml``/``.yml``) or JSON (anything else) file into a mapping."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read dataset description {path} ({exc})") from None
-    try:
-        data = (
-            yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
-        )
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        detail = " ".join(str(exc).split())
-        raise ConfigError(f"cannot parse dataset description {path}: {detail}") from None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"dataset description {path} must be a mapping of fields, got {data!r}")
-    return dict(data)
-
-
-def _color(value: Any, where: str) -> tuple[int, int, int]:
-    ok = (
-        isinstance(value, list | tuple)
-        and len(value) == 3
-        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
-    )
-    if not ok:
-        raise ConfigError(f"{where}: color must be [R, G, B] with integers 0..255, got {value!r}")
-    return tuple(value)  # type: ignore[return-value]
-
-
-def parse_classes(items: Any, ignore_index: Any, need_colors: bool, where: str) -> ClassInfo:
-    """Validate ``classes`` (ids exactly 0..C-1) and ``ignore_index`` into a ClassInfo."""
-    if not isinstance(items, list) or not items:
-        raise ConfigError(f"{where}: 'classes' must be a non-empty list of {{name, id, color}}")
-    by_id: dict[int, tuple[str, tuple[int, int, int] | None]] = {}
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping) or "name" not in item or "id" not in item:
-            raise ConfigError(f"{where}: classes[{i}] must have 'name' and 'id', got {item!r}")
-        cid = item["id"]
-        if not isinstance(cid, int) or isinstance(cid, bool):
-            raise ConfigError(f"{where}: classes[{i}] id must be an integer, got {cid!r}")
-        if cid in by_id:
-            raise ConfigError(f"{where}: class id {cid} is used twice")
-        color = item.get("color")
-        if color is None and need_colors:
-            raise ConfigError(
-                f"{where}: classes[{i}] ({item['name']}) needs a color for mask_format: rgb"
-            )
-        by_id[cid] = (
-            str(item["name"]),
-            None if color is None else _color(color, f"{where}: classes[{i}]"),
-        )
-    if sorted(by_id) != list(range(len(by_id))):
-        raise ConfigError(
-            f"{where}: class ids must be 0..{len(by_id) - 1} with none missing, got {sorted(by_id)}"
-        )
-    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
-        raise ConfigError(f"{where}: ignore_index must be an integer, got {ignore_index!r}")
-    if ignore_index < len(by_id):
-        raise ConfigError(
-            f"{where}: ignore_index {ignore_index} must be above the class ids 0..{len(by_id) - 1}"
-        )
-    entries = [by_id[i] for i in range(len(by_id))]
-    given = [c for _, c in entries if c is not None]
-    if len(set(given)) != len(given):
-        raise ConfigError(f"{where}: two classes share the same color")
-    palette = tuple(given) if len(given) == len(entries) else None
-    return ClassInfo(tuple(n for n, _ in entries), ignore_index, palette)  # type: ignore[arg-type]
-
-
-def _parse_splits(value: Any, where: str) -> dict[str, SplitSpec]:
-    if not isinstance(value, Mapping) or not value:
-        raise ConfigError(f"{where}: 'splits' must map split names to {{images, masks}}")
-    splits = {}
-    for name, item in value.items():
-        if not isinstance(item, Mapping) or not all(
-            isinstance(item.get(k), str) for k in ("images", "masks")
-        ):
-            raise ConfigError(
-                f"{where}: splits.{name} needs 'images' (a glob) and 'masks' (a pattern with {{stem}})"
-            )
-        splits[str(name)] = SplitSpec(item["images"], item["masks"])
-    return splits
-
-
-def _parse_resolution(value: Any, where: str) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    ok = isinstance(value, list | tuple) and len(value) == 2
-    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-    if not ok:
-        raise ConfigError(
-            f"{where}: resolution must be [H, W] with positive integers, got {value!r}"
-        )
-    return int(value[0]), int(value[1])
-
-
-def parse_description(path: Path) -> FolderSpec:
-    """Read and validate a description file; every mistake is a one-line ConfigError."""
-    data = load_description(path)
-    where = str(path)
-    unknown = sorted(set(data) - KNOWN_FIELDS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown fields {unknown}; known: {', '.join(sorted(KNOWN_FIELDS))}"
-        )
-    mask_format = data.get("mask_format", "ids")
-    if mask_format not in MASK_FORMATS:
-        raise ConfigError(
-            f"{where}: mask_format must be one of {', '.join(MASK_FORMATS)}, got {mask_format!r}"
-        )
-    strict = data.get("strict_colors", False)
-    if not isinstance(strict, bool):
-        raise ConfigError(f"{where}: strict_colors must be true or false, got {strict!r}")
-    if "classes" not in data or "splits" not in data:
-        raise ConfigError(f"{where}: a dataset description needs 'classes' and 'splits'")
-    classes = parse_classes(
-        data["classes"], data.get("ignore_index", 255), mask_format == "rgb", where
-    )
-    return FolderSpec(
-        path=path,
-        name=str(data.get("name") or path.parent.name),
-        classes=classes,
-        mask_format=mask_format,
-        strict_colors=strict,
-        splits=_parse_splits(data["splits"], where),
-        resolution=_parse_resolution(data.get("resolution"), where),
-    )
-
-
-# --- finding and decoding files ---------------------------------------------------------------
-def mask_path_for(spec: FolderSpec, split: str, image: Path) -> Path:
-    """Fill the split's mask pattern for one image."""
-    pattern = spec.splits[split].masks
-    try:
-        rel = pattern.format_map({"stem": image.stem, "split": split, "parent": image.parent.name})
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(
-            f"{spec.path}: splits.{split}.masks {pattern!r} is not a valid pattern ({exc!r}); "
-            "use the placeholders {stem}, {split} and {parent}"
-        ) from None
-    return spec.base / rel
-
-
-def split_pairs(spec: FolderSpec, split: str) -> list[tuple[Path, Path]]:
-    """``(image, mask)`` paths of one split, sorted; every image must have its mask."""
-    pattern = os.path.join(glob.escape(str(spec.base)), spec.splits[split].images)
-    images = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
-    if not images:
-        raise DataError(f"{spec.path}: splits.{split}.images matched no files (glob {pattern})")
-    pairs = []
-    for image in images:
-        mask = mask_path_for(spec, split, image)
-        if not mask.is_file():
-            raise DataError(f"image {image} has no mask: expected {mask} (splits.{split}.masks)")
-        pairs.append((image, mask))
-    return pairs
-
-
-def _sample_names(images: list[Path], base: Path) -> list[str]:
-    """File stems, or relative paths without suffix when stems repeat (e.g. across folders)."""
-    stems = [p.stem for p in images]
-    if len(set(stems)) == len(stems):
-        return stems
-    return [p.relative_to(base).with_suffix("").as_posix() for p in images]
-
-
-def color_table(classes: ClassInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted packed colours ``R<<16 | G<<8 | B`` int64 ``[C]`` and their class ids ``[C]``."""
-    assert classes.colors is not None
-    keys = np.array([(r << 16) | (g << 8) | b for r, g, b in classes.colors], dtype=np.int64)
-    order = np.argsort(keys)
-    return keys[order], order.astype(np.int64)
-
-
-def rgb_to_ids(
-    rgb: np.ndarray, keys: np.ndarray, ids: np.ndarray, ignore_index: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Colour mask uint8 ``[H, W, 3]`` -> (ids int64 ``[H, W]``, bool ``[H, W]`` unknown colour)."""
-    packed = (
-        (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
-    )
-    pos = np.clip(np.searchsorted(keys, packed), 0, keys.size - 1)
-    known = keys[pos] == packed
-    return np.where(known, ids[pos], ignore_index), ~known
+__all__ = ["FolderDataset", "FolderSpec", "find_description", "parse_description"]
 
 
 class FolderDataset(SegmentationDataset):
@@ -314,6 +100,8 @@ class FolderDataset(SegmentationDataset):
         root: the description file or its folder.
         resolution: ``(H, W)`` working size; None -> the description's ``resolution`` (if any).
         cache: keep decoded samples in memory.
+        strict_colors: override the description's ``strict_colors`` (``ralis data check`` reads
+            with ``False`` and reports :attr:`unknown_colors` instead of failing).
     """
 
     def __init__(
@@ -322,6 +110,7 @@ class FolderDataset(SegmentationDataset):
         root: str | Path | None = None,
         resolution: tuple[int, int] | None = None,
         cache: bool = True,
+        strict_colors: bool | None = None,
     ) -> None:
         self.spec = parse_description(find_description(root))
         if split not in self.spec.splits:
@@ -330,34 +119,88 @@ class FolderDataset(SegmentationDataset):
                 f"{', '.join(self.spec.splits)}"
             )
         self.split = split
+        self.dataset_name = self.spec.name
+        self.strict = self.spec.strict_colors if strict_colors is None else strict_colors
+        self.mask_spec = replace(self.spec.masks, strict_colors=self.strict)
+        self.unknown_colors = UnknownColors()
         self.pairs = split_pairs(self.spec, split)
-        if self.spec.mask_format == "rgb":
-            self._keys, self._ids = color_table(self.spec.classes)
-        names = _sample_names([p[0] for p in self.pairs], self.spec.base)
-        super().__init__(self.spec.classes, names, resolution or self.spec.resolution, cache)
+        size = resolution or self.spec.resolution
+        if self.spec.resize != "stretch" and size is None:
+            raise ConfigError(
+                f"{self.spec.path}: resize: {self.spec.resize} needs a working size; set "
+                "resolution: [H, W] in the description or pass --resolution HxW"
+            )
+        names = sample_names([p[0] for p in self.pairs], self.spec.base)
+        # one entry per sample: (pair index, tile row, tile col); row = col = -1 for whole images
+        self.samples = [(i, -1, -1) for i in range(len(self.pairs))]
+        if self.spec.resize == "tile":
+            assert size is not None
+            self.samples, names = self._tiles(tuple(size), names)
+        self._last: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
+        super().__init__(self.spec.classes, names, size, cache,
+                         "stretch" if self.spec.resize == "tile" else self.spec.resize)
+
+    def _tiles(
+        self, size: tuple[int, int], names: list[str]
+    ) -> tuple[list[tuple[int, int, int]], list[str]]:
+        samples, tile_names = [], []
+        for i, (image, _) in enumerate(self.pairs):
+            h, w = image_size(image)
+            rows, cols = tile_grid(h, w, size)
+            if rows == 0 or cols == 0:
+                raise DataError(
+                    f"image {image} is {h}x{w} (HxW), smaller than one {size[0]}x{size[1]} tile; use "
+                    "resize: crop or stretch, or a smaller resolution"
+                )
+            for r in range(rows):
+                for c in range(cols):
+                    samples.append((i, r, c))
+                    tile_names.append(f"{names[i]}@r{r}c{c}")
+        return samples, tile_names
 
     @staticmethod
     def class_info(root: str | Path | None = None, **options: object) -> ClassInfo:
         return parse_description(find_description(root)).classes
 
-    def load_raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image_path, mask_path = self.pairs[index]
-        image = read_rgb(image_path)
-        if self.spec.mask_format == "ids":
-            return image, read_id_mask(mask_path)
-        return image, self._decode_rgb_mask(mask_path)
+    def _decode(self, pair: int) -> np.ndarray:
+        mask_path = self.pairs[pair][1]
+        if not self.strict:
+            return decode_mask(mask_path, self.mask_spec, self.unknown_colors)
+        try:
+            return decode_mask(mask_path, self.mask_spec)
+        except UnknownColorsError:
+            raise DataError(self._scan_colors()) from None
 
-    def _decode_rgb_mask(self, path: Path) -> np.ndarray:
-        rgb = np.asarray(open_image(path, "RGB"), dtype=np.uint8)
-        ids, unknown = rgb_to_ids(rgb, self._keys, self._ids, self.classes.ignore_index)
-        if self.spec.strict_colors and unknown.any():
-            colors = np.unique(rgb[unknown], axis=0)
-            shown = ", ".join(str(tuple(int(v) for v in c)) for c in colors[:3])
-            raise DataError(
-                f"mask {path} has {len(colors)} colour(s) not in the class table, e.g. {shown} "
-                f"({int(unknown.sum())} pixels); add them to 'classes' or set strict_colors: false"
-            )
-        return ids
+    def _scan_colors(self) -> str:
+        """Tally unknown colours over the whole split, for one actionable error."""
+        tally = UnknownColors()
+        masks = [m for _, m in self.pairs]
+        for path in progress_bar(masks, desc=f"unknown colours in {self.split}", leave=False):
+            decode_mask(path, self.mask_spec, tally)
+        return tally.message(f"{self.spec.path} split {self.split}", len(masks), self.spec.base)
+
+    def _load_pair(self, pair: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._last is not None and self._last[0] == pair:
+            return self._last[1]
+        image, mask = read_rgb(self.pairs[pair][0]), self._decode(pair)
+        self._last = (pair, (image, mask))
+        return image, mask
+
+    def load_raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        pair, row, col = self.samples[index]
+        image, mask = self._load_pair(pair)
+        if row < 0:
+            return image, mask
+        check_same_size(self.describe(index), image, mask)
+        assert self.resolution is not None
+        size = (int(self.resolution[0]), int(self.resolution[1]))
+        return cut_tile(image, row, col, size), cut_tile(mask, row, col, size)
 
     def describe(self, index: int) -> str:
-        return f"{self.spec.name} {self.split} sample {self.names[index]} ({self.pairs[index][0]})"
+        image = self.pairs[self.samples[index][0]][0]
+        return f"{self.spec.name} {self.split} sample {self.names[index]} ({image})"
+
+    def sample_key(self, index: int) -> str:
+        pair, row, col = self.samples[index]
+        key = str(self.pairs[pair][0].resolve())
+        return key if row < 0 else f"{key}@r{row}c{col}"

@@ -469,6 +469,8 @@ class SyntheticStreets(SegmentationDataset):
         num_images: number of images in the split (default: per split, see above).
     """
 
+    dataset_name = "synthetic"
+
     def __init__(
         self,
         split: str = "train",

@@ -227,12 +227,12 @@ def test_folder_rgb_masks(tmp_path):
     write_png(tmp_path / "images" / "train" / "a.png", rgb(4, 5))
     write_png(tmp_path / "labels" / "train" / "a_mask.png", mask)
     describe(tmp_path, fmt="yml", mask_format="rgb", ignore_index=9)
+    strict = create_dataset("folder", "train", root=tmp_path)  # strict_colors is the default
+    with pytest.raises(DataError, match=r"split train: 1 colour.*\(1, 2, 3\): 1 px in 1 file"):
+        strict[0]
+    describe(tmp_path, fmt="yml", mask_format="rgb", ignore_index=9, strict_colors=False)
     _, ids = create_dataset("folder", "train", root=tmp_path)[0]
     assert ids[:3, 0].tolist() == [0, 1, 2] and ids[3].tolist() == [9, 0, 0, 0, 0]
-    describe(tmp_path, fmt="yml", mask_format="rgb", strict_colors=True)
-    strict = create_dataset("folder", "train", root=tmp_path)
-    with pytest.raises(DataError, match=r"a_mask\.png has 1 colour.*\(1, 2, 3\)"):
-        strict[0]
 
 
 def test_folder_rgb_masks_need_colours(tmp_path):
@@ -251,7 +251,7 @@ def test_folder_rgb_masks_need_colours(tmp_path):
         ({"classes": [{"name": "a", "id": 0}, {"name": "b", "id": 0}]}, "id 0 is used twice"),
         ({"ignore_index": 1}, r"ignore_index 1 must be above the class ids 0\.\.2"),
         ({"ignore_index": -1}, "ignore_index -1 must be above"),
-        ({"mask_format": "png"}, "mask_format must be one of ids, rgb"),
+        ({"mask_format": "png"}, "mask_format must be one of ids, palette, rgb"),
         ({"colour_table": {}}, r"unknown fields \['colour_table'\]"),
         ({"splits": {"train": {"images": "*.png"}}}, "splits.train needs 'images'"),
         ({"resolution": [10]}, r"resolution must be \[H, W\]"),
@@ -345,3 +345,54 @@ def test_folder_recursive_glob_with_duplicate_stems(tmp_path):
         tmp_path, splits={"train": {"images": "img/**/*.png", "masks": "lbl/{parent}/{stem}.png"}}
     )
     assert create_dataset("folder", "train", root=tmp_path).names == ["img/a/f", "img/b/f"]
+
+
+def test_camvid_and_cityscapes_refuse_palette_and_jpeg_masks(tmp_path):
+    make_camvid(tmp_path / "camvid", with_lists=False)
+    annot = tmp_path / "camvid" / "trainannot" / "a.png"
+    im = Image.fromarray(np.full((6, 8), 3, np.uint8), mode="P")
+    im.putpalette([128, 64, 128] * 256)
+    im.save(annot)
+    ds = create_dataset("camvid", "train", root=tmp_path / "camvid")
+    with pytest.raises(DataError, match=r"a\.png is a palette PNG; expected a single-channel"):
+        ds[0]
+    assert ds[1][1].unique().tolist() == [3]  # b.png: mode L ids, as CamVid's are
+    make_cityscapes(tmp_path / "cs")
+    mask = next((tmp_path / "cs" / "gtFine" / "train" / "aachen").glob("*.png"))
+    Image.fromarray(np.full((2, 4), 7, np.uint8)).save(mask, format="JPEG")
+    with pytest.raises(DataError, match="is a JPEG: lossy compression"):
+        create_dataset("cityscapes", "train", root=tmp_path / "cs")[0]
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"classes": [{"name": "road", "id": 0}, {"name": "road", "id": 1}]},
+     r"class name 'road' is used twice \(classes\[0\] and classes\[1\]\)"),
+    ({"classes": [{"name": ["road"], "id": 0}]},
+     r"classes\[0\] name must be a non-empty text, e.g. name: road, got \['road'\]"),
+    ({"classes": [{"name": "", "id": 0}]}, "name must be a non-empty text"),
+    ({"ignore_index": 65536}, r"ignore_index 65536 is above 65535, the largest value a 16-bit "
+                              r"mask holds; use a smaller one"),
+    ({"resolution": [20000, 8]}, r"resolution must be \[H, W\] with integers 1\.\.16384"),
+])
+def test_folder_class_names_ignore_index_and_resolution_limits(tmp_path, fields, message):
+    describe(tmp_path, **fields)
+    with pytest.raises(ConfigError, match=message) as info:
+        create_dataset("folder", "train", root=tmp_path)
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_folder_ignore_index_65535_is_accepted(tmp_path):
+    describe(tmp_path, ignore_index=65535)
+    assert dataset_classes("folder", root=tmp_path).ignore_index == 65535
+
+
+@pytest.mark.parametrize("resolution", [(0, 5), (-4, 8), (100000, 100000), (6, 8.5)])
+def test_a_reader_refuses_an_impossible_resolution(tmp_path, resolution):
+    make_camvid(tmp_path, with_lists=False)
+    with pytest.raises(ConfigError, match=r"resolution must be \(H, W\) with integer sides "
+                                          r"1\.\.16384"):
+        create_dataset("camvid", "train", root=tmp_path, resolution=resolution)
+    id_masks(tmp_path)
+    describe(tmp_path)
+    with pytest.raises(ConfigError, match="integer sides 1..16384"):
+        create_dataset("folder", "train", root=tmp_path, resolution=resolution)
