@@ -18,7 +18,7 @@ Usage::
     .venv/bin/python benchmarks/ablations.py                      # all studies on camvid-cpu
     .venv/bin/python benchmarks/ablations.py --study features --seeds 20,50
     .venv/bin/python benchmarks/ablations.py --study regions_per_step --strategy ralis \\
-        --policy runs/grid/agent-s20/policy.pt --budgets 480,960
+        --policy runs/grid/agent-s20/policy.safetensors --budgets 480,960
     .venv/bin/python benchmarks/ablations.py --preset synthetic-demo --set agent.episodes=2
 
 Everything goes under ``--out`` (default ``runs/ablations-<preset>``)::
@@ -97,7 +97,7 @@ class Agent:
 
     @property
     def policy(self) -> Path:
-        return self.out / "policy.pt"
+        return self.out / "policy.safetensors"
 
 
 @dataclass
@@ -204,7 +204,7 @@ def build_plan(args: argparse.Namespace, cfg: RunConfig, proto: Protocol) -> Pla
         raise RalisError("--k-values must be >= 1")
     STRATEGIES.get(plan.strategy)  # unknown names fail with the valid list
     if plan.strategy == "ralis" and policy is None:
-        raise RalisError("--strategy ralis needs --policy PATH (a policy.pt of this preset's grid)")
+        raise RalisError("--strategy ralis needs --policy PATH (a policy.safetensors of this preset's grid)")
     if policy is not None:
         check_policy(policy, proto)
     seeds = plan.seeds
@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override a preset field, e.g. agent.episodes=4 (repeatable)")
     parser.add_argument("--strategy", default="entropy",
                         help="strategy of the regions_per_step study (default entropy)")
-    parser.add_argument("--policy", help="RALIS policy.pt for the preset's region grid: adds "
+    parser.add_argument("--policy", help="RALIS policy.safetensors for the preset's region grid: adds "
                         "ralis to image_vs_region, needed for --strategy ralis")
     parser.add_argument("--k-values", default=",".join(map(str, K_VALUES)),
                         help="K values of the regions_per_step study (default 1,12,24,48)")

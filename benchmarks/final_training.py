@@ -21,7 +21,7 @@ Recipes (``--recipes``; each is a set of ``train.*`` overrides on the run's own 
 Usage::
 
     .venv/bin/python benchmarks/final_training.py runs/grid-camvid-cpu/random-s20 \\
-        runs/grid-camvid-cpu/entropy-s20 --pretrained runs/grid-camvid-cpu/theta0/model.pt \\
+        runs/grid-camvid-cpu/entropy-s20 --pretrained runs/grid-camvid-cpu/theta0/model.safetensors \\
         --budgets 480,1920 --out benchmarks/results/final_training.json
 
 Writes one JSON with the command, git revision, each recipe's overrides, and a row per
@@ -92,7 +92,7 @@ def replay(run_dir: Path, pretrained: Path, recipe: list[str], budgets: list[int
                          "wall": row["wall"]})
             print(f"{run_dir.name} {budget}: test {row['miou']:.4f} val {row['val_miou']:.4f} "
                   f"epochs {row['epochs']} ({row['wall']:.0f} s)", flush=True)
-        sim.store.close()
+        sim.rundir.close()
     return rows
 
 

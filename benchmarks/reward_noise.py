@@ -12,7 +12,7 @@ seeds), the signal (std over region sets of the mean reward) and their ratio. A 
 means two equally good region sets get rewards further apart than a good and a bad one.
 
     .venv/bin/python benchmarks/reward_noise.py --preset camvid-cpu \\
-        --start-model runs/grid-camvid-cpu/agent-s20/start_model.pt
+        --start-model runs/grid-camvid-cpu/agent-s20/start_model.safetensors
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--preset", default="camvid-cpu")
     ap.add_argument("--set", action="append", default=[], help="config override sec.field=value")
     ap.add_argument("--start-model", type=Path, required=True,
-                    help="the agent's start model (agent-s<seed>/start_model.pt)")
+                    help="the agent's start model (agent-s<seed>/start_model.safetensors)")
     ap.add_argument("--region-sets", type=int, default=6)
     ap.add_argument("--train-seeds", type=int, default=4)
     ap.add_argument("--passes", default="1,4", help="SGD passes over the K regions, e.g. 1,4")

@@ -59,7 +59,7 @@ def main() -> None:
             start = time.perf_counter()
             steps = [sim.do_step(cfg.al.regions_per_step) for _ in range(args.steps)]
             wall = (time.perf_counter() - start) / args.steps
-            sim.store.close()
+            sim.rundir.close()
         rows[strategy] = {p: sum(s[f"t_{p}"] for s in steps) / args.steps for p in PHASES}
         rows[strategy]["step"] = wall
         rows[strategy]["pool_size"] = cfg.pool_size(strategy)

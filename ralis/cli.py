@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -19,53 +19,106 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Region-based active learning for semantic segmentation (RALIS and baselines).",
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # help paragraphs reflow to the terminal's width
 )
 console = Console()
 
 # ------------------------------------------------------------------------- shared options
-Preset = Annotated[str, typer.Option(help=f"Starting config: {', '.join(PRESETS.names())}.")]
+# Options default to None so that a command knows what the user said: on --resume only what
+# was said is compared with the stored run, and everything else comes from the run itself.
+DEFAULT_PRESET = "synthetic-tiny"
+Preset = Annotated[str | None, typer.Option(
+    help=f"Starting config: {', '.join(PRESETS.names())} (default: {DEFAULT_PRESET}).")]
 Dataset = Annotated[str | None, typer.Option(
     help="Dataset: camvid, cityscapes, folder, synthetic (default: the preset's).")]
 DataRoot = Annotated[Path | None, typer.Option(
     "--data-root", help="Dataset folder (or the description file for `folder`).")]
-Seed = Annotated[int, typer.Option(help="Seed of the run (pools, training order, dropout).")]
-Out = Annotated[Path | None, typer.Option(help="Run directory (default: runs/<command>-<preset>-s<seed>).")]
-Device = Annotated[str | None, typer.Option(help="Torch device: cpu, cuda, cuda:1 (default: the preset's).")]
-Resolution = Annotated[str | None, typer.Option(help="Working resolution HxW, e.g. 180x240.")]
+Seed = Annotated[int | None, typer.Option(
+    help="Seed of the run: pools, training order, dropout (default: 0).")]
+Out = Annotated[Path | None, typer.Option(help="Run directory (default: see above).")]
+Device = Annotated[str | None, typer.Option(
+    help="Torch device: cpu, cuda, cuda:1 (default: the preset's).")]
+Resolution = Annotated[str | None, typer.Option(
+    help="Working resolution HxW, e.g. 180x240 (default: the dataset description's, else the "
+         "preset's).")]
 RegionSize = Annotated[str | None, typer.Option(
     "--region-size", help="Region size hxw in pixels at the working resolution, e.g. 45x40.")]
 Sets = Annotated[list[str] | None, typer.Option(
     "--set", help="Override any config field: --set train.lr=0.01 (repeatable).")]
-Resume = Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")]
+Resume = Annotated[bool, typer.Option(
+    help="Continue the interrupted run in --out; options given must match the stored run.")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
 
 
-def build_config(
-    preset: str, dataset: str | None = None, data_root: Path | None = None, seed: int = 0,
-    device: str | None = None, resolution: str | None = None, region_size: str | None = None,
-    sets: list[str] | None = None, extra: list[str] | None = None,
-) -> RunConfig:
-    cfg = replace(get_preset(preset), seed=seed)
-    assignments = list(extra or [])
+@dataclass(frozen=True)
+class Request:
+    """A command line turned into a config, plus what the user said explicitly."""
+
+    cfg: RunConfig
+    given: list[str]  # field=value assignments from options the user gave
+    preset: str | None  # --preset, when given
+
+
+def _description_resolution(cfg: RunConfig) -> tuple[int, int] | None:
+    """A folder dataset's own ``resolution`` (it wins over the preset's, not over --resolution)."""
+    if cfg.data.dataset != "folder" or cfg.data.root is None:
+        return None
+    from ralis.data.folder import find_description, parse_description
+
+    return parse_description(find_description(cfg.data.root)).resolution
+
+
+def resolve_options(
+    preset: str | None, dataset: str | None = None, data_root: Path | None = None,
+    seed: int | None = None, device: str | None = None, resolution: str | None = None,
+    region_size: str | None = None, sets: list[str] | None = None,
+    extra: list[str] | None = None, resume: bool = False,
+) -> Request:
+    """Preset + explicit options + ``--set`` -> a validated config (and the explicit part).
+
+    With ``resume`` the explicit part is checked against the stored run when it is opened,
+    so the config built here from the preset is not validated (it is not the run's).
+    """
+    given = list(extra or [])
+    if seed is not None:
+        given.append(f"seed={seed}")
     if dataset:
-        assignments.append(f"data.dataset={dataset}")
+        given.append(f"data.dataset={dataset}")
     if data_root:
-        assignments.append(f"data.root={data_root}")
+        given.append(f"data.root={Path(data_root).resolve()}")
     if device:
-        assignments.append(f"device={device}")
+        given.append(f"device={device}")
     if resolution:
-        assignments.append(f"data.resolution={resolution}")
+        given.append(f"data.resolution={resolution}")
     if region_size:
-        assignments.append(f"data.region_size={region_size}")
-    cfg = apply_overrides(cfg, assignments + list(sets or []))
+        given.append(f"data.region_size={region_size}")
+    given += list(sets or [])
+    cfg = apply_overrides(get_preset(preset or DEFAULT_PRESET), given)
+    if resume:
+        return Request(cfg, given, preset)
+    said_resolution = any(a.split("=", 1)[0].strip() == "data.resolution" for a in given)
+    own = None if said_resolution else _description_resolution(cfg)
+    if own is not None:
+        cfg = replace(cfg, data=replace(cfg.data, resolution=own))
     if cfg.device != "cpu":
         from ralis.loop.session import check_device
 
         check_device(cfg.device)
-    return validate(cfg)
+    return Request(validate(cfg), given, preset)
+
+
+def build_config(
+    preset: str | None, dataset: str | None = None, data_root: Path | None = None,
+    seed: int | None = None, device: str | None = None, resolution: str | None = None,
+    region_size: str | None = None, sets: list[str] | None = None,
+    extra: list[str] | None = None,
+) -> RunConfig:
+    return resolve_options(preset, dataset, data_root, seed, device, resolution, region_size,
+                           sets, extra).cfg
 
 
 def default_out(command: str, cfg: RunConfig, out: Path | None, suffix: str = "") -> Path:
+    """``runs/<command>-<preset>[-<strategy>]-s<seed>`` unless --out is given."""
     return out or Path("runs") / f"{command}-{cfg.preset}{suffix}-s{cfg.seed}"
 
 
@@ -127,16 +180,23 @@ def demo(
 
 @app.command(name="pretrain")
 def pretrain_cmd(
-    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
-    seed: Seed = 0, out: Out = None, device: Device = None, resolution: Resolution = None,
+    preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
+    seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
     region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
 ) -> None:
-    """Train the start model θ0 on the labelled start set D_T (early stopping on D_R)."""
+    """Train the start model θ0 on the labelled start set D_T (early stopping on D_R).
+
+    Writes model.safetensors and metrics.json into --out (default:
+    runs/pretrain-PRESET-sSEED). Every epoch is checkpointed: rerun with --resume after an
+    interruption.
+    """
     from ralis.loop.pretrain import pretrain
 
-    cfg = build_config(preset, dataset, data_root, seed, device, resolution, region_size, set_)
-    out = default_out("pretrain", cfg, out)
-    path = pretrain(cfg, out, resume=resume, progress=not quiet)
+    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, set_,
+                          resume=resume)
+    out = default_out("pretrain", req.cfg, out)
+    path = pretrain(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
+                    given_preset=req.preset)
     import json
 
     m = json.loads((path.parent / "metrics.json").read_text())
@@ -146,50 +206,75 @@ def pretrain_cmd(
 
 @app.command()
 def simulate(
-    strategy: Annotated[str, typer.Option(help="random, entropy, bald or ralis.")] = "random",
+    strategy: Annotated[str | None, typer.Option(
+        help="random, entropy, bald or ralis (default: random; with --resume, the run's).")
+    ] = None,
     budgets: Annotated[str | None, typer.Option(
         help="Comma-separated labelled-region budgets, e.g. 480,960,1440.")] = None,
     pool_size: Annotated[int | None, typer.Option(
         "--pool-size", help="Candidates per pool N for this strategy.")] = None,
     pretrained: Annotated[Path | None, typer.Option(
-        help="θ0 from `ralis pretrain` (default: pretrain into <out>/pretrain).")] = None,
-    policy: Annotated[Path | None, typer.Option(help="policy.pt of `ralis train-agent`.")] = None,
-    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
-    seed: Seed = 0, out: Out = None, device: Device = None, resolution: Resolution = None,
+        help="θ0 model.safetensors from `ralis pretrain` (default: pretrain into "
+             "OUT/pretrain).")] = None,
+    policy: Annotated[Path | None, typer.Option(
+        help="policy.safetensors from `ralis train-agent` (--strategy ralis only).")] = None,
+    preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
+    seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
     region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
 ) -> None:
-    """Run one active-learning simulation and write results.json in the run directory."""
+    """Run one active-learning simulation; writes results.json into the run directory.
+
+    --out defaults to runs/simulate-PRESET-STRATEGY-sSEED. Every acquisition is committed as
+    it happens: rerun with --resume after an interruption.
+    """
     from ralis.acquisition import STRATEGIES
+    from ralis.loop.rundir import stored_command
     from ralis.loop.simulate import simulate as run_simulation
 
+    if strategy is None:
+        stored = stored_command(out) if resume and out is not None else None
+        strategy = stored.split(":", 1)[1] if stored and stored.startswith("simulate:") \
+            else "random"
     STRATEGIES.get(strategy)
+    if policy is not None and strategy != "ralis":
+        raise RalisError(f"--policy is only used by --strategy ralis, not {strategy}; leave it "
+                         "out")
+    if strategy == "ralis" and policy is None and not resume:
+        raise RalisError("--strategy ralis needs --policy PATH (a policy.safetensors from "
+                         "`ralis train-agent`)")
     extra = []
     if budgets:
         extra.append(f"al.budgets={budgets}")
-    cfg = build_config(preset, dataset, data_root, seed, device, resolution, region_size, set_, extra)
     if pool_size is not None:
-        cfg = apply_overrides(cfg, [f'al.pool_sizes={{"{strategy}": {pool_size}}}'])
+        extra.append(f"al.pool_sizes.{strategy}={pool_size}")
+    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size,
+                          set_, extra, resume=resume)
     kwargs = {"policy": policy} if policy is not None else {}
-    if strategy == "ralis" and policy is None:
-        raise RalisError("--strategy ralis needs --policy PATH (a policy.pt from `ralis train-agent`)")
-    out = default_out("simulate", cfg, out, f"-{strategy}")
-    results = run_simulation(cfg, strategy, out, pretrained, resume, not quiet, kwargs)
-    console.print(budgets_table(f"test mIoU (%) — {strategy}, seed {cfg.seed}", [results]))
+    out = default_out("simulate", req.cfg, out, f"-{strategy}")
+    results = run_simulation(req.cfg, strategy, out, pretrained, resume, not quiet, kwargs,
+                             given=req.given, given_preset=req.preset)
+    console.print(budgets_table(f"test mIoU (%) — {strategy}, seed {results['seed']}",
+                                [results]))
     console.print(f"results: {out / 'results.json'}")
 
 
 @app.command(name="upper-bound")
 def upper_bound_cmd(
-    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
-    seed: Seed = 0, out: Out = None, device: Device = None, resolution: Resolution = None,
+    preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
+    seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
     region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
 ) -> None:
-    """Full supervision with the same recipe (every training image fully labelled)."""
+    """Full supervision with the same recipe (every training image fully labelled).
+
+    --out defaults to runs/upper-bound-PRESET-sSEED.
+    """
     from ralis.loop.pretrain import upper_bound
 
-    cfg = build_config(preset, dataset, data_root, seed, device, resolution, region_size, set_)
-    out = default_out("upper-bound", cfg, out)
-    results = upper_bound(cfg, out, resume=resume, progress=not quiet)
+    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, set_,
+                          resume=resume)
+    out = default_out("upper-bound", req.cfg, out)
+    results = upper_bound(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
+                          given_preset=req.preset)
     console.print(per_class_table(results))
     console.print(f"upper bound test mIoU {100 * results['budgets'][0]['miou']:.2f}; "
                   f"results: {out / 'results.json'}")
@@ -197,14 +282,19 @@ def upper_bound_cmd(
 
 @app.command(name="train-agent")
 def train_agent_cmd(
-    episodes: Annotated[int | None, typer.Option(help="DQN-training episodes (default: preset's).")] = None,
+    episodes: Annotated[int | None, typer.Option(
+        help="DQN-training episodes (default: the preset's).")] = None,
     mode: Annotated[str | None, typer.Option(
         help="faithful (the authors' behaviour) or fixed (corrected; default).")] = None,
-    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
-    seed: Seed = 0, out: Out = None, device: Device = None, resolution: Resolution = None,
+    preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
+    seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
     region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
 ) -> None:
-    """Train the RALIS query agent on D_T by playing the labelling game; writes policy.pt."""
+    """Train the RALIS query agent on D_T by playing the labelling game.
+
+    Writes policy.safetensors and agent.json into --out (default: runs/agent-PRESET-sSEED);
+    rerun with --resume after an interruption.
+    """
     from ralis.loop.agent import train_agent
 
     extra = []
@@ -212,10 +302,12 @@ def train_agent_cmd(
         extra.append(f"agent.episodes={episodes}")
     if mode is not None:
         extra.append(f"agent.mode={mode}")
-    cfg = build_config(preset, dataset, data_root, seed, device, resolution, region_size, set_, extra)
-    out = default_out("agent", cfg, out)
-    summary = train_agent(cfg, out, resume=resume, progress=not quiet)
-    table = Table(title=f"agent training ({summary['mode']} mode), seed {cfg.seed}")
+    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size,
+                          set_, extra, resume=resume)
+    out = default_out("agent", req.cfg, out)
+    summary = train_agent(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
+                          given_preset=req.preset)
+    table = Table(title=f"agent training ({summary['mode']} mode), seed {summary['seed']}")
     for col in ("episode", "return", "final D_R mIoU", "epsilon", "loss", "s"):
         table.add_column(col, justify="right")
     for e in summary["episodes_log"]:
@@ -223,7 +315,8 @@ def train_agent_cmd(
                       f"{e['epsilon']:.2f}", "-" if e["loss"] is None else f"{e['loss']:.4f}",
                       f"{e['wall']:.0f}")
     console.print(table)
-    console.print(f"start-model D_R mIoU {100 * summary['start_miou']:.2f}; policy: {summary['policy']}")
+    console.print(f"start-model D_R mIoU {100 * summary['start_miou']:.2f}; "
+                  f"policy: {summary['policy']}")
 
 
 def _int_list(text: str, flag: str) -> list[int]:
@@ -246,14 +339,15 @@ def benchmark(
         "--no-upper-bound", help="Skip the full-supervision run.")] = False,
     report_dir: Annotated[Path | None, typer.Option(
         "--report", help="Also write the Markdown report into this folder.")] = None,
-    preset: Preset = "synthetic-tiny", dataset: Dataset = None, data_root: DataRoot = None,
+    preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     out: Out = None, device: Device = None, resolution: Resolution = None,
     region_size: RegionSize = None, set_: Sets = None, quiet: Quiet = False,
 ) -> None:
     """Run the grid strategies x seeds x budgets (+ θ0, agents, upper bound) into one CSV.
 
-    Finished cells are skipped and interrupted ones resume, so rerun the same command after
-    an interruption.
+    --out defaults to runs/grid-PRESET. There is no --resume flag: finished cells are skipped
+    and interrupted ones resume, so rerun the same command after an interruption. A cell
+    whose stored settings differ from the command's is refused.
     """
     from ralis.acquisition import STRATEGIES
     from ralis.loop.grid import run_grid
@@ -277,30 +371,91 @@ def benchmark(
 
 @app.command()
 def report(
-    results: Annotated[Path, typer.Argument(help="results.csv of `ralis benchmark`.")],
+    results: Annotated[Path, typer.Argument(
+        help="results.csv, a run directory (simulate or upper-bound), its results.json, or a "
+             "grid folder holding results.csv.")],
     out: Annotated[Path, typer.Option(help="Folder for report.md and the figures.")] =
         Path("report"),
     budget: Annotated[int | None, typer.Option(
         help="Budget of the per-class table (default: the largest all strategies reached).")] = None,
     runs: Annotated[Path | None, typer.Option(
-        help="Grid folder, to draw each strategy's regions on images (first seed's runs).")] = None,
+        help="Grid folder, to draw each strategy's regions on images (first seed's runs; "
+             "default: RESULTS itself when it is a grid folder or a run).")] = None,
+    regions: Annotated[bool, typer.Option(
+        "--regions/--no-regions",
+        help="Draw acquired regions on pool images (loads the runs' dataset).")] = True,
 ) -> None:
-    """Write a Markdown report with figures from a results table."""
-    from ralis.report import read_csv, write_report
+    """Write a Markdown report with figures from a results table, a run or a grid folder."""
+    from ralis.report import load_results, write_report
+    from ralis.report.table import find_run_dirs
 
-    if not results.is_file():
-        raise RalisError(f"results table {results} not found; run `ralis benchmark` first")
     run_dirs = None
-    if runs is not None:
-        rows = read_csv(results)
-        first = {}
-        for r in rows:
-            if r["strategy"] != "full":
-                first.setdefault(r["strategy"], r["seed"])
-        run_dirs = {s: runs / f"{s}-s{seed}" for s, seed in first.items()
-                    if (runs / f"{s}-s{seed}" / "results.json").exists()}
-    path = write_report(results, out, budget=budget, run_dirs=run_dirs)
+    if runs is not None and regions:
+        run_dirs = find_run_dirs(load_results(results).rows, runs)
+        if not run_dirs:
+            console.print(f"no run directory with acquired_regions.csv in {runs}; "
+                          "no regions drawn")
+    path = write_report(results, out, budget=budget, run_dirs=run_dirs, regions=regions)
     console.print(f"report: {path}")
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Inspect a dataset before a run.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command(name="check")
+def data_check_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
+    resolution: Resolution = None, set_: Sets = None, quiet: Quiet = False,
+) -> None:
+    """Per split: images, sizes, class pixel shares, void, unknown colours, problems (exit 1 if any
+    would stop a run). No training."""
+    import json
+
+    from ralis.data.check import check_data, format_report
+
+    cfg = build_config(preset, dataset, data_root, resolution=resolution, sets=set_)
+    result = check_data(cfg.data, progress=not quiet)
+    typer.echo(json.dumps(result, indent=2) if as_json else format_report(result))
+    if result["errors"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(
+        help="A ralis file: model, policy or checkpoint (.safetensors).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """Print what a model, policy or checkpoint file says it is (read from its header only).
+
+    Classes, dataset, region grid, feature layout, training-data hash, ralis version, run id
+    and step. Nothing in the file is executed or even loaded.
+    """
+    import json
+
+    from ralis.files.inspect import format_inspection, inspect_file
+
+    info = inspect_file(path)
+    typer.echo(json.dumps(info, indent=2) if as_json else format_inspection(info))
+
+
+@app.command()
+def convert(
+    old: Annotated[Path, typer.Argument(help="A model.pt or policy.pt written by ralis 0.1.")],
+    new: Annotated[Path | None, typer.Argument(
+        help="Output file (default: OLD with the suffix .safetensors).")] = None,
+) -> None:
+    """Convert a ralis 0.1 model or policy (a pickle) into a safe .safetensors file.
+
+    The old file is read with torch.load(weights_only=True), which rebuilds only tensors and
+    plain values and refuses anything else, so nothing in it can run.
+    """
+    from ralis.files.convert import convert_file
+
+    path, kind = convert_file(old, new)
+    console.print(f"{kind} written to {path}; check it with `ralis inspect {path}`")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -31,6 +32,10 @@ class DataConfig:
     test_split: str = "test"  # reported numbers
     split_seed: int = 0  # seed of the D_S / D_T / D_V split (fixed across AL seeds)
     synthetic_images: tuple[int, int, int] = (120, 30, 40)  # synthetic train/val/test sizes
+    max_void_fraction: float = 0.5  # refuse a split whose masks are more void (ignore) than this
+    allow_missing_classes: bool = False  # accept classes that never occur in D_R or the test split
+    allow_same_reward_test: bool = False  # accept D_R and the test split sharing images
+    allow_train_overlap: bool = False  # accept the train split sharing images with D_R or test
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,7 @@ def _synthetic_tiny() -> RunConfig:
         preset="synthetic-tiny",
         data=DataConfig(
             dataset="synthetic", resolution=(48, 64), region_size=(16, 16), state_images=2,
-            dqn_train_images=6, pool_images=12, synthetic_images=(20, 6, 6),
+            dqn_train_images=6, pool_images=12, synthetic_images=(20, 14, 6),
         ),
         model=ModelConfig(name="fpn_small"),
         train=TrainConfig(
@@ -270,6 +275,14 @@ def validate(cfg: RunConfig) -> RunConfig:
         (0 <= cfg.model.dropout_p < 1, "model.dropout_p must be in [0, 1)"),
         (cfg.data.state_images >= 1 and cfg.data.dqn_train_images >= 1,
          "data.state_images and data.dqn_train_images must be >= 1"),
+        (0 < cfg.data.max_void_fraction <= 1, "data.max_void_fraction must be in (0, 1]"),
+        (cfg.data.resolution is None or all(0 < s <= 16384 for s in cfg.data.resolution),
+         "data.resolution (--resolution HxW) must have sides 1..16384, e.g. 240x320"),
+        (all(s > 0 for s in cfg.data.region_size),
+         "data.region_size (--region-size hxw) must have positive sides, e.g. 30x40"),
+        (not (cfg.data.root and cfg.data.dataset == "synthetic"),
+         "--data-root is not read by the synthetic dataset; add --dataset folder (or camvid, "
+         "cityscapes) to train on your data"),
         (cfg.agent.mode in ("fixed", "faithful"), "agent.mode must be 'fixed' or 'faithful'"),
         (cfg.agent.kl_mode in ("adaptive", "fixed"), "agent.kl_mode must be 'adaptive' or 'fixed'"),
         (cfg.agent.train_passes >= 1, "agent.train_passes must be >= 1"),
@@ -293,6 +306,11 @@ def validate(cfg: RunConfig) -> RunConfig:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    for name, value in flatten_config(to_dict(cfg)).items():
+        items = value if isinstance(value, list) else [value]
+        for v in items:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{name} must be a finite number, got {v}")
     return cfg
 
 
@@ -353,14 +371,16 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:
-    path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    from ralis.files.atomic import atomic_write_text
+
+    atomic_write_text(json.dumps(to_dict(cfg), indent=2) + "\n", Path(path))
 
 
 def load_config(path: Path) -> RunConfig:
     try:
         return validate(from_dict(RunConfig, json.loads(Path(path).read_text())))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
+        raise ConfigError(f"cannot read config {path}: {str(exc)[:200]}") from None
 
 
 def override(cfg: Any, dotted: str, value: Any) -> Any:
@@ -370,6 +390,10 @@ def override(cfg: Any, dotted: str, value: Any) -> Any:
     if head not in names:
         raise ConfigError(f"unknown config field {dotted!r}; valid: {sorted(names)}")
     current = getattr(cfg, head)
+    if rest and isinstance(current, dict):  # one entry of a mapping: al.pool_sizes.entropy=5
+        hint = typing.get_type_hints(type(cfg))[head]
+        value_type = typing.get_args(hint)[1]
+        return replace(cfg, **{head: {**current, rest: _coerce(value_type, value, dotted)}})
     if rest:
         if not is_dataclass(current):
             raise ConfigError(f"config field {head!r} has no sub-field {rest!r}")
@@ -391,3 +415,35 @@ def apply_overrides(cfg: RunConfig, assignments: list[str]) -> RunConfig:
                 pass
         cfg = override(cfg, key.strip(), value)
     return cfg
+
+
+# ------------------------------------------------------------------------------ comparison
+MACHINE_FIELDS = ("threads", "device")  # where a run executes does not change what it computes
+
+
+def flatten_config(d: dict, prefix: str = "") -> dict:
+    """Nested config dict -> ``{"section.field": value}`` (tuples as lists)."""
+    flat: dict = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def config_diff(saved: RunConfig, wanted: RunConfig, ignore: tuple[str, ...] = ()
+                ) -> list[tuple[str, Any, Any]]:
+    """Fields that differ: ``[(field, saved value, wanted value)]`` sorted by field.
+
+    ``ignore`` names fields or whole sections (``"seed"``, ``"al"``, ``"al.budgets"``).
+    """
+    a, b = flatten_config(to_dict(saved)), flatten_config(to_dict(wanted))
+    return [(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys())
+            if a.get(k) != b.get(k) and not any(k == p or k.startswith(p + ".") for p in ignore)]
+
+
+def describe_diff(diff: list[tuple[str, Any, Any]], there: str = "stored",
+                  here: str = "given") -> str:
+    """``"seed: stored 20, given 5; train.lr: stored 0.001, given 0.01"``."""
+    return "; ".join(f"{k}: {there} {a!r}, {here} {b!r}" for k, a, b in diff)

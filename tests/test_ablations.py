@@ -64,7 +64,7 @@ def test_every_study_then_resume_skips_finished_cells(ablations, tmp_path, monke
 
     for name, poolings, use_kl in (("max", ("max",), False), ("3h", ("min", "mean", "max"), False),
                                    ("3h-kl", ("min", "mean", "max"), True)):
-        _, spec, _ = load_policy(out / "features" / f"agent-ralis-{name}" / "policy.pt")
+        _, spec, _ = load_policy(out / "features" / f"agent-ralis-{name}" / "policy.safetensors")
         assert spec.poolings == poolings and spec.use_kl == use_kl
 
     md = (out / "ablations.md").read_text()

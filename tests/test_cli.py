@@ -6,20 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from PIL import Image
 
-from ralis.cli import main
-
 TINY = ["--preset", "synthetic-tiny", "--quiet"]
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["ralis", *args])
-    with pytest.raises(SystemExit) as exc:
-        main()
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def write_folder_dataset(root, size=(24, 32), mask_size=None, bad_value=None, corrupt=None):
@@ -59,6 +49,10 @@ FOLDER = ["--dataset", "folder", "--region-size", "12x16", "--set", "data.state_
     (["simulate", *TINY, "--dataset", "camvid", "--data-root", "/nonexistent/camvid"],
      "SegNet layout"),
     (["pretrain", *TINY, "--preset", "nope"], "valid names: camvid-cpu"),
+    (["simulate", *TINY, "--strategy", "entropy", "--policy", "p.safetensors"],
+     "--policy is only used by --strategy ralis"),
+    (["simulate", *TINY, "--set", "train.lr=inf"], "train.lr must be a finite number"),
+    (["simulate", *TINY, "--data-root", "/somewhere"], "--dataset folder"),
 ])
 def test_user_mistakes_give_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, needle):
     code, _, err = run_cli(monkeypatch, capsys, *args, "--out", str(tmp_path / "run"))
@@ -113,3 +107,60 @@ def test_module_entry_point_help_and_error_without_traceback(tmp_path):
                           "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: unknown strategy 'nope'")
+
+
+def test_out_that_is_a_file(monkeypatch, capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    for out in (tmp_path / "f", tmp_path / "f" / "below"):
+        code, _, err = run_cli(monkeypatch, capsys, "pretrain", *TINY, "--out", str(out))
+        assert code == 2 and err.startswith("error: ") and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_resume_from_the_command_line_checks_only_what_was_said(monkeypatch, capsys, tmp_path):
+    out = str(tmp_path / "run")
+    code, _, err = run_cli(monkeypatch, capsys, "simulate", *TINY, "--seed", "2", "--out", out)
+    assert code == 0, err
+    code, _, err = run_cli(monkeypatch, capsys, "simulate", "--quiet", "--seed", "5",
+                           "--set", "train.lr=0.5", "--out", out, "--resume")
+    assert code == 2 and "seed: stored 2, given 5; train.lr: stored 0.01, given 0.5" in err
+    code, stdout, err = run_cli(monkeypatch, capsys, "simulate", "--quiet", "--out", out,
+                                "--resume")  # nothing said: the stored run continues
+    assert code == 0 and "seed 2" in stdout
+
+
+@pytest.mark.parametrize("command", ["demo", "pretrain", "simulate", "upper-bound",
+                                     "train-agent", "benchmark", "report", "inspect", "convert",
+                                     "data check"])
+def test_help_fits_80_columns(command):
+    env = {**__import__("os").environ, "COLUMNS": "80", "TERM": "dumb", "NO_COLOR": "1"}
+    res = subprocess.run([sys.executable, "-m", "ralis", *command.split(), "--help"],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = " ".join(" ".join(line.strip(" │╭╮╰╯─").split()) for line in lines)
+    assert "…" not in text  # nothing cut off
+    if command in ("pretrain", "simulate", "upper-bound", "train-agent", "benchmark"):
+        assert "runs/" in text  # the default --out is stated
+
+
+@pytest.mark.parametrize("args", [["inspect", "/nonexistent/model.safetensors"],
+                                  ["convert", "/nonexistent/model.pt"]])
+def test_file_commands_on_missing_files(monkeypatch, capsys, args):
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2 and err.startswith("error: file not found") and "Traceback" not in err
+
+
+def test_resume_takes_the_strategy_and_data_of_the_run(monkeypatch, capsys, tmp_path):
+    root = write_folder_dataset(tmp_path / "ds")
+    out = str(tmp_path / "run")
+    code, _, err = run_cli(monkeypatch, capsys, "simulate", *TINY, *FOLDER, "--strategy",
+                           "entropy", "--data-root", str(root), "--out", out)
+    assert code == 0, err
+    # no --strategy: the run's; the same --data-root (here relative) is accepted
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli(monkeypatch, capsys, "simulate", "--quiet", "--dataset",
+                                "folder", "--data-root", "ds", "--out", out, "--resume")
+    assert code == 0, err
+    assert "entropy" in stdout

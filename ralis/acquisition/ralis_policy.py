@@ -23,7 +23,8 @@ class RalisStrategy:
     def __init__(self, policy: Path | str | None = None) -> None:
         if policy is None:
             raise ConfigError(
-                "--strategy ralis needs --policy PATH (a policy.pt from `ralis train-agent`)"
+                "--strategy ralis needs --policy PATH (a policy.safetensors from "
+                "`ralis train-agent`)"
             )
         self.qnet, self.spec, self.meta = load_policy(Path(policy))
         self.path = Path(policy)
@@ -36,6 +37,15 @@ class RalisStrategy:
                                region_size=tuple(ctx.grid.region_size),
                                image_size=tuple(ctx.grid.image_size))
             self.spec.check_compatible(here, f"policy {self.path}")
+            trained_on = self.meta.get("classes")
+            if trained_on is not None and not (isinstance(trained_on, list) and all(
+                    isinstance(c, str) for c in trained_on)):
+                raise ConfigError(f"policy {self.path}: its record's class list is malformed")
+            if trained_on and list(trained_on) != list(proto.classes.names):
+                raise ConfigError(
+                    f"policy {self.path} was trained on classes {', '.join(trained_on)}, but this "
+                    f"run's classes are {', '.join(proto.classes.names)}; use a policy trained on "
+                    "this dataset's classes")
             self.qnet.to(ctx.device)
             self._checked = True
         labelled = ctx.pool.labelled_ids()

@@ -11,25 +11,26 @@ minibatch per step. ``mode="faithful"`` reproduces the authors' quirks, ``"fixed
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ralis.config import RunConfig
 from ralis.data.pool import RegionPool
 from ralis.data.protocol import ImageSet, Protocol, load_protocol
 from ralis.errors import ConfigError
+from ralis.files.record import data_record
+from ralis.loop.divergence import blame, check_loss, check_weights
 from ralis.loop.oracle import Oracle
-from ralis.loop.pretrain import train_supervised
-from ralis.loop.session import git_revision, open_run_dir, set_threads, step_seed
-from ralis.loop.store import RunStore, atomic_save, atomic_write_text, load_checkpoint
+from ralis.loop.pretrain import finished_model, record_model, save_trained, train_supervised
+from ralis.loop.rundir import Run, RunDirError, has_run, open_run
+from ralis.loop.session import git_revision, set_threads, step_seed
 from ralis.loop.train import LabelledData, evaluate, make_optimizer, train_pass
 from ralis.metrics import class_distribution, distribution_entropy, mean_iou
-from ralis.models import load_model, save_model
+from ralis.models import load_model
+from ralis.progress import progress_bar
 from ralis.rl.dqn import dqn_update, epsilon_schedule, linear_epsilon, select_actions, sync_target
 from ralis.rl.observe import FeatureSpec, observe_pools, observe_state
 from ralis.rl.policy import build_qnet, save_policy
@@ -54,23 +55,27 @@ def game_split(cfg: RunConfig, proto: Protocol) -> tuple[ImageSet, ImageSet]:
     return start, proto.dqn_train
 
 
-def start_model(cfg: RunConfig, proto: Protocol, out: Path, progress: bool) -> torch.nn.Module:
+START_MODEL = "start_model.safetensors"
+POLICY = "policy.safetensors"
+CHECKPOINT = "agent_checkpoint.safetensors"
+
+
+def start_model(cfg: RunConfig, proto: Protocol, run: Run, progress: bool) -> torch.nn.Module:
     """The episodes' start weights: a net that has never seen the game's labels.
 
     The paper uses a GTA-V-pretrained net; nothing can be downloaded here, so a net trained on
     the (labelled) state set D_S, or on half of D_T, stands in for it (:func:`game_split`).
-    Saved once as ``start_model.pt``.
+    Saved once as ``start_model.safetensors`` (its training checkpoints every epoch).
     """
-    path = out / "start_model.pt"
-    if not path.exists():
+    path = finished_model(run, START_MODEL)
+    if path is None:
         images, _ = game_split(cfg, proto)
         where = "half of D_T" if cfg.agent.start_from == "dt-half" else "D_S"
         model, metrics = train_supervised(cfg, proto, images, f"agent start model on {where}",
-                                          progress, seed_offset=7919)
-        save_model(path, model, cfg.model.name, proto.num_classes,
-                   {"dropout_p": cfg.model.dropout_p},
-                   extra={"classes": list(proto.classes.names), **{k: metrics[k] for k in
-                          ("val_miou", "test_miou", "epochs")}})
+                                          progress, seed_offset=7919, run=run)
+        path = save_trained(run.root / START_MODEL, cfg, proto, model, images, metrics,
+                            "agent start model")
+        record_model(run, path)
     model, _ = load_model(path)
     return model.to(cfg.device)
 
@@ -85,11 +90,12 @@ def epsilon_for(cfg: RunConfig, episode: int, global_step: int) -> float:
 class AgentTrainer:
     """State of one agent training; :meth:`run` plays the remaining episodes, resumably."""
 
-    def __init__(self, cfg: RunConfig, out: Path, proto: Protocol, progress: bool = True):
-        self.cfg, self.out, self.proto, self.progress = cfg, Path(out), proto, progress
+    def __init__(self, cfg: RunConfig, run: Run, proto: Protocol, progress: bool = True):
+        self.cfg, self.out, self.proto, self.progress = cfg, run.root, proto, progress
+        self.run_dir = run
         self.spec = FeatureSpec.from_config(cfg.agent, proto.num_classes, proto.grid,
                                             len(proto.state))
-        self.theta_start = start_model(cfg, proto, self.out, progress)
+        self.theta_start = start_model(cfg, proto, run, progress)
         self.game_images = game_split(cfg, proto)[1]
         self.start_state = copy.deepcopy(self.theta_start.state_dict())
         torch.manual_seed(cfg.seed)
@@ -101,7 +107,7 @@ class AgentTrainer:
                                          momentum=cfg.train.momentum, weight_decay=a.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, a.lr_gamma)
         self.buffer = ReplayBuffer(a.buffer_size, torch.Generator().manual_seed(cfg.seed))
-        self.store = RunStore(self.out)
+        self.store = run.store
         self.episode = 0
         self.global_step = 0
         self.best_miou = -math.inf
@@ -115,37 +121,84 @@ class AgentTrainer:
 
     # --- persistence ------------------------------------------------------------------------
     def save(self) -> None:
-        atomic_save({
+        self.run_dir.save_checkpoint(CHECKPOINT, "agent-checkpoint", {
             "episode": self.episode, "global_step": self.global_step,
             "policy": self.policy.state_dict(), "target": self.target.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "buffer": self.buffer.state_dict(), "best_miou": self.best_miou,
             "best_policy": self.best_policy,
-        }, self.out / "agent_checkpoint.pt")
-        chosen = self.policy if self.cfg.agent.mode == "faithful" else None
-        qnet = chosen or _with_weights(build_qnet(self.spec), self.best_policy)
-        save_policy(self.out / "policy.pt", qnet, self.spec, {
+        }, {"episode": self.episode})
+        self.write_policy()
+
+    def _chosen(self) -> torch.nn.Module:
+        """The policy this training hands out: the last one (faithful) or the best episode's."""
+        if self.cfg.agent.mode == "faithful":
+            return self.policy
+        return _with_weights(build_qnet(self.spec), self.best_policy)
+
+    def write_policy(self) -> None:
+        qnet = self._chosen()
+        save_policy(self.out / POLICY, qnet, self.spec, {
+            **data_record(self.cfg, self.proto, game_split(self.cfg, self.proto)[1]),
             "mode": self.cfg.agent.mode, "episodes": self.episode, "seed": self.cfg.seed,
-            "dataset": self.cfg.data.dataset, "preset": self.cfg.preset,
-            "best_final_miou": self.best_miou, "git_revision": git_revision(),
-            "selection": "last policy" if chosen is not None else "best episode D_R mIoU",
+            "best_final_miou": self.best_miou, "start_from": self.cfg.agent.start_from,
+            "run_id": self.run_dir.run_id,
+            "selection": ("last policy" if self.cfg.agent.mode == "faithful"
+                          else "best episode D_R mIoU"),
         })
 
+    def policy_is_current(self) -> bool:
+        """Whether ``policy.safetensors`` holds exactly what the checkpoint says it should (a
+        crash between the checkpoint and the policy, or a file copied in, leaves it behind)."""
+        from ralis.errors import RalisError
+        from ralis.rl.policy import load_policy
+
+        try:
+            qnet, _, record = load_policy(self.out / POLICY)
+        except RalisError:
+            return False
+        want = self._chosen().state_dict()
+        have = qnet.state_dict()
+        return (record.get("episodes") == self.episode
+                and record.get("run_id") == self.run_dir.run_id
+                and want.keys() == have.keys()
+                and all(torch.equal(want[k].cpu(), have[k]) for k in want))
+
     def restore(self) -> None:
-        path = self.out / "agent_checkpoint.pt"
-        if not path.exists():
+        found = self.run_dir.load_checkpoint(CHECKPOINT, "agent-checkpoint", "episode")
+        logged = [e["episode"] for e in self.store.episodes()]
+        if found is None:
+            if max(logged, default=0) > 1:
+                raise RunDirError(f"{self.out / CHECKPOINT} is missing but run.sqlite logs "
+                                  f"{max(logged)} episodes; start over in a new --out")
             return
-        ck = load_checkpoint(path)
-        self.policy.load_state_dict(ck["policy"])
-        self.target.load_state_dict(ck["target"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        self.scheduler.load_state_dict(ck["scheduler"])
-        self.buffer.load_state_dict(ck["buffer"])
-        self.episode, self.global_step = ck["episode"], ck["global_step"]
-        self.best_miou, self.best_policy = ck["best_miou"], ck["best_policy"]
+        ck, _ = found
+        done = int(ck["episode"])
+        if logged[:done] != list(range(1, done + 1)) or max(logged, default=0) > done + 1:
+            raise RunDirError(f"{self.out / CHECKPOINT} is at episode {done} but run.sqlite logs "
+                              f"episodes {logged[:3]}...{logged[-2:]}: the files of {self.out} "
+                              "do not agree; start over in a new --out")
+        try:
+            self.policy.load_state_dict(ck["policy"])
+            self.target.load_state_dict(ck["target"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.scheduler.load_state_dict(ck["scheduler"])
+            self.buffer.load_state_dict(ck["buffer"])
+            self.best_policy = {k: v for k, v in ck["best_policy"].items()}
+            _with_weights(build_qnet(self.spec), self.best_policy)  # shapes checked
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RunDirError(f"{self.out / CHECKPOINT} does not fit this agent ({first}); "
+                              "start over in a new --out") from None
+        self.episode, self.global_step = done, int(ck["global_step"])
+        self.best_miou = float(ck["best_miou"])
 
     # --- one episode ------------------------------------------------------------------------
     def play_episode(self) -> dict:
+        with blame(f"train.lr={self.cfg.train.lr:g}"):
+            return self._play_episode()
+
+    def _play_episode(self) -> dict:
         cfg, a, proto = self.cfg, self.cfg.agent, self.proto
         self.episode += 1
         ep = self.episode
@@ -190,7 +243,8 @@ class AgentTrainer:
             data = LabelledData(images.images_u8, oracle.partial_masks, proto.grid,
                                 proto.ignore_index)
             for _ in range(a.train_passes):  # more passes: a reward less of SGD noise
-                train_pass(model, seg_opt, data, chosen, cfg.train, g, cfg.device)
+                train_pass(model, seg_opt, data, chosen, cfg.train, g, cfg.device,
+                           hint=f"train.lr={cfg.train.lr:g}")
             for _ in range(cfg.train.lr_steps_per_step):
                 seg_sched.step()
             miou = self.reward_miou(model)
@@ -206,8 +260,12 @@ class AgentTrainer:
             else:
                 self.buffer.push_step(state, feats, actions, reward, None, None)
             if len(self.buffer) >= a.batch_size:
-                losses.append(dqn_update(self.policy, self.target, self.optimizer,
-                                         self.buffer.sample(a.batch_size), a.gamma))
+                loss = dqn_update(self.policy, self.target, self.optimizer,
+                                  self.buffer.sample(a.batch_size), a.gamma)
+                where = f"in a DQN update (episode {ep}, step {t})"
+                check_loss(loss, where, f"agent.lr={a.lr:g}")
+                check_weights(self.policy, where, f"agent.lr={a.lr:g}")
+                losses.append(loss)
             if a.mode == "faithful":
                 self.scheduler.step()
             if t % a.target_sync == 0:
@@ -231,8 +289,8 @@ class AgentTrainer:
     def run(self) -> dict:
         self.restore()
         a = self.cfg.agent
-        bar = tqdm(total=a.episodes, initial=self.episode, desc="agent episodes",
-                   disable=not self.progress)
+        bar = progress_bar(total=a.episodes, initial=self.episode, desc="agent episodes",
+                           disable=not self.progress)
         while self.episode < a.episodes:
             row = self.play_episode()
             self.store.add_episode(row)
@@ -241,16 +299,18 @@ class AgentTrainer:
             bar.set_postfix(ret=f"{row['return']:.2f}", miou=f"{row['final_miou']:.3f}",
                             eps=f"{row['epsilon']:.2f}")
         bar.close()
-        if self.episode == 0 or not (self.out / "policy.pt").exists():
+        if self.episode == 0:
             self.save()
+        elif not self.policy_is_current():
+            self.write_policy()
         summary = {
             "mode": a.mode, "episodes": self.episode, "seed": self.cfg.seed,
             "dataset": self.cfg.data.dataset, "preset": self.cfg.preset,
             "start_miou": self.start_miou, "best_final_miou": self.best_miou,
-            "git_revision": git_revision(), "episodes_log": self.store.episodes(),
-            "policy": str(self.out / "policy.pt"),
+            "git_revision": git_revision(), "run_id": self.run_dir.run_id,
+            "episodes_log": self.store.episodes(), "policy": str(self.out / POLICY),
         }
-        atomic_write_text(json.dumps(summary, indent=2) + "\n", self.out / "agent.json")
+        self.run_dir.write_json("agent.json", summary)
         return summary
 
 
@@ -260,17 +320,18 @@ def _with_weights(net: torch.nn.Module, state: dict) -> torch.nn.Module:
 
 
 def train_agent(cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True,
-                proto: Protocol | None = None) -> dict:
-    """Train (or resume) a query agent; writes ``policy.pt`` and ``agent.json`` in ``out``."""
-    out = Path(out)
-    cfg = open_run_dir(out, cfg, resume, "train-agent")
-    set_threads(cfg)
-    proto = proto or load_protocol(cfg.data, progress)
-    trainer = AgentTrainer(cfg, out, proto, progress)
-    try:
+                proto: Protocol | None = None, given: list[str] | None = None,
+                given_preset: str | None = None, ignore: tuple[str, ...] = ()) -> dict:
+    """Train (or resume) a query agent; writes ``policy.safetensors`` and ``agent.json``."""
+    if proto is None and not has_run(Path(out)):  # bad data fails before anything is written
+        proto = load_protocol(cfg.data, progress)
+    with open_run(Path(out), cfg, "train-agent", resume, given, given_preset, ignore) as run:
+        cfg = run.cfg
+        set_threads(cfg)
+        proto = proto or load_protocol(cfg.data, progress)
+        run.same_data(proto)
+        trainer = AgentTrainer(cfg, run, proto, progress)
         return trainer.run()
-    finally:
-        trainer.store.close()
 
 
 __all__ = ["AgentTrainer", "train_agent"]

@@ -1,8 +1,11 @@
-"""θ0 (the start model, trained on the labelled start set D_T) and the full-supervision bound."""
+"""θ0 (the start model, trained on the labelled start set D_T) and the full-supervision bound.
+
+Both train with :func:`train_supervised`, which checkpoints every epoch into the run directory
+(``train_checkpoint.safetensors``) so an interrupted training resumes exactly.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,12 +13,17 @@ import torch
 
 from ralis.config import RunConfig
 from ralis.data.protocol import ImageSet, Protocol, load_protocol
-from ralis.errors import ConfigError
-from ralis.loop.session import git_revision, open_run_dir, seed_everything, set_threads
-from ralis.loop.store import atomic_write_text
+from ralis.files.record import data_record
+from ralis.files.safe import file_digest
+from ralis.loop.divergence import blame
+from ralis.loop.rundir import Run, RunDirError, has_run, open_run
+from ralis.loop.session import git_revision, seed_everything, set_threads
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer
 from ralis.metrics import iou_per_class, mean_iou
-from ralis.models import check_num_classes, create_model, load_model, save_model
+from ralis.models import check_classes, create_model, load_model, save_model
+
+MODEL_NAME = "model.safetensors"
+TRAIN_CHECKPOINT = "train_checkpoint.safetensors"
 
 
 def build_model(cfg: RunConfig, num_classes: int) -> torch.nn.Module:
@@ -29,9 +37,13 @@ def _cat(*sets: ImageSet) -> ImageSet:
 
 def train_supervised(
     cfg: RunConfig, proto: Protocol, train_set: ImageSet, desc: str, progress: bool = True,
-    seed_offset: int = 0,
+    seed_offset: int = 0, run: Run | None = None,
 ) -> tuple[torch.nn.Module, dict]:
-    """Train a fresh network on fully labelled images, early-stopped on D_R; test it."""
+    """Train a fresh network on fully labelled images, early-stopped on D_R; test it.
+
+    With ``run``, every epoch is checkpointed into it and a checkpoint found there is
+    continued exactly.
+    """
     start = time.perf_counter()
     generator = seed_everything(cfg.seed + seed_offset)
     model = build_model(cfg, proto.num_classes).to(cfg.device)
@@ -43,10 +55,27 @@ def train_supervised(
         return mean_iou(evaluate(m, proto.reward.images_u8, proto.reward.masks, proto.num_classes,
                                  proto.ignore_index, cfg.train.eval_batch_size, cfg.device))
 
+    resume_from, checkpoint = None, None
+    if run is not None:
+        found = run.load_checkpoint(TRAIN_CHECKPOINT, "train-checkpoint", "epoch")
+        resume_from = found[0] if found else None
+
+        def checkpoint(state: dict) -> None:
+            run.save_checkpoint(TRAIN_CHECKPOINT, "train-checkpoint", state,
+                                {"epoch": state["epoch"]})
+
     all_regions = torch.arange(len(train_set) * proto.grid.per_image)
+    with blame(f"train.pretrain_lr={cfg.train.pretrain_lr:g}"):
+        return _fit_and_test(cfg, proto, train_set, model, opt, sched, data, all_regions, val,
+                             generator, desc, progress, checkpoint, resume_from, start)
+
+
+def _fit_and_test(cfg, proto, train_set, model, opt, sched, data, all_regions, val, generator,
+                  desc, progress, checkpoint, resume_from, start):
     result = fit(model, opt, data, all_regions, val, cfg.train, cfg.train.pretrain_epochs,
                  cfg.train.pretrain_patience, generator, cfg.device, sched, desc=desc,
-                 progress=progress)
+                 progress=progress, hint=f"train.pretrain_lr={cfg.train.pretrain_lr:g}",
+                 checkpoint=checkpoint, resume_from=resume_from)
     conf = evaluate(model, proto.test.images_u8, proto.test.masks, proto.num_classes,
                     proto.ignore_index, cfg.train.eval_batch_size, cfg.device)
     iou = iou_per_class(conf)
@@ -61,67 +90,107 @@ def train_supervised(
     return model, metrics
 
 
-def _model_meta(cfg: RunConfig, proto: Protocol, metrics: dict) -> dict:
-    return {
-        "dataset": cfg.data.dataset, "resolution": list(proto.grid.image_size),
-        "classes": list(proto.classes.names), "seed": cfg.seed, "git_revision": git_revision(),
-        "val_miou": metrics["val_miou"], "test_miou": metrics["test_miou"],
-    }
+def save_trained(path: Path, cfg: RunConfig, proto: Protocol, model: torch.nn.Module,
+                 images: ImageSet, metrics: dict, role: str) -> Path:
+    """Write a trained network with its record (data, classes, regions, metrics)."""
+    extra = {**data_record(cfg, proto, images), "role": role, "seed": cfg.seed,
+             "model_name": cfg.model.name,
+             "metrics": {k: metrics[k] for k in ("val_miou", "test_miou", "epochs")}}
+    return save_model(path, model, cfg.model.name, proto.num_classes,
+                      {"dropout_p": cfg.model.dropout_p}, extra=extra)
+
+
+def finished_model(run: Run, name: str = MODEL_NAME) -> Path | None:
+    """The run's trained model if the record says it is complete (and the file agrees)."""
+    noted = run.store.get_meta(f"file:{name}")
+    path = run.root / name
+    if noted is None:
+        return None
+    if not path.exists():
+        raise RunDirError(f"{path} is missing, but run.sqlite records it as trained; start over "
+                          f"in a new --out (or delete {run.root} to rerun it from scratch)")
+    if file_digest(path) != noted["digest"]:
+        raise RunDirError(f"{path} is not the model this run trained (its checksum differs from "
+                          f"the record in run.sqlite); restore it, or start over in a new --out")
+    return path
+
+
+def record_model(run: Run, path: Path) -> None:
+    run.store.set_meta(f"file:{path.name}", {"digest": file_digest(path)})
 
 
 def pretrain(
     cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True,
-    proto: Protocol | None = None,
+    proto: Protocol | None = None, given: list[str] | None = None,
+    given_preset: str | None = None, ignore: tuple[str, ...] = (),
 ) -> Path:
-    """Train θ0 on D_T into ``out/model.pt`` (reused if it is already there); return its path."""
-    out = Path(out)
-    cfg = open_run_dir(out, cfg, resume, "pretrain")
-    path = out / "model.pt"
-    if path.exists():
+    """Train θ0 on D_T into ``out/model.safetensors`` (reused when the run finished); return
+    its path. An interrupted pretraining continues from its last epoch with ``resume``."""
+    if proto is None and not has_run(Path(out)):  # bad data fails before anything is written
+        proto = load_protocol(cfg.data, progress)
+    with open_run(Path(out), cfg, "pretrain", resume, given, given_preset, ignore) as run:
+        cfg = run.cfg
+        done = finished_model(run)
+        metrics = run.store.get_meta("metrics")
+        if done is not None and metrics is not None:
+            run.write_json("metrics.json", metrics)
+            return done
+        set_threads(cfg)
+        proto = proto or load_protocol(cfg.data, progress)
+        run.same_data(proto)
+        model, metrics = train_supervised(cfg, proto, proto.dqn_train, "pretrain θ0 on D_T",
+                                          progress, run=run)
+        metrics["git_revision"] = git_revision()
+        path = save_trained(run.root / MODEL_NAME, cfg, proto, model, proto.dqn_train, metrics,
+                            "theta0")
+        run.store.set_meta("metrics", metrics)
+        record_model(run, path)
+        run.write_json("metrics.json", metrics)
         return path
-    set_threads(cfg)
-    proto = proto or load_protocol(cfg.data, progress)
-    model, metrics = train_supervised(cfg, proto, proto.dqn_train, "pretrain θ0 on D_T", progress)
-    save_model(path, model, cfg.model.name, proto.num_classes,
-               {"dropout_p": cfg.model.dropout_p}, extra=_model_meta(cfg, proto, metrics))
-    atomic_write_text(json.dumps(metrics, indent=2) + "\n", out / "metrics.json")
-    return path
 
 
 def load_start_model(path: Path, cfg: RunConfig, proto: Protocol) -> torch.nn.Module:
-    """Load θ0 and check it fits this run's classes and resolution."""
+    """Load θ0 and check it was trained on this run's classes."""
     model, meta = load_model(path)
-    check_num_classes(meta, proto.num_classes)
-    extra = meta.get("extra") or {}
-    if extra.get("classes") and list(extra["classes"]) != list(proto.classes.names):
-        raise ConfigError(f"{path} was trained on classes {extra['classes']}, not this dataset's")
+    check_classes(meta, list(proto.classes.names))
     return model.to(cfg.device)
 
 
 def upper_bound(
     cfg: RunConfig, out: Path, resume: bool = False, progress: bool = True,
-    proto: Protocol | None = None,
+    proto: Protocol | None = None, given: list[str] | None = None,
+    given_preset: str | None = None, ignore: tuple[str, ...] = (),
 ) -> dict:
     """Full supervision with the same recipe: all training-split images, all labels."""
-    out = Path(out)
-    cfg = open_run_dir(out, cfg, resume, "upper-bound")
-    if (out / "results.json").exists():
-        return json.loads((out / "results.json").read_text())
-    set_threads(cfg)
-    proto = proto or load_protocol(cfg.data, progress)
-    everything = _cat(proto.state, proto.dqn_train, proto.pool)
-    model, metrics = train_supervised(cfg, proto, everything, "upper bound (all labels)", progress)
-    save_model(out / "model.pt", model, cfg.model.name, proto.num_classes,
-               {"dropout_p": cfg.model.dropout_p}, extra=_model_meta(cfg, proto, metrics))
-    results = {
-        "strategy": "full", "seed": cfg.seed, "dataset": cfg.data.dataset, "preset": cfg.preset,
-        "git_revision": git_revision(), "classes": list(proto.classes.names),
-        "budgets": [{
-            "regions": len(everything) * proto.grid.per_image, "pixel_fraction": 1.0,
-            "miou": metrics["test_miou"], "val_miou": metrics["val_miou"], "iou": metrics["iou"],
-            "epochs": metrics["epochs"], "wall": metrics["wall"],
-        }],
-        "wall_time": metrics["wall"],
-    }
-    atomic_write_text(json.dumps(results, indent=2) + "\n", out / "results.json")
-    return results
+    if proto is None and not has_run(Path(out)):  # bad data fails before anything is written
+        proto = load_protocol(cfg.data, progress)
+    with open_run(Path(out), cfg, "upper-bound", resume, given, given_preset, ignore) as run:
+        cfg = run.cfg
+        results = run.store.get_meta("results")
+        if results is not None and finished_model(run) is not None:
+            run.write_json("results.json", results)
+            return results
+        set_threads(cfg)
+        proto = proto or load_protocol(cfg.data, progress)
+        run.same_data(proto)
+        everything = _cat(proto.state, proto.dqn_train, proto.pool)
+        model, metrics = train_supervised(cfg, proto, everything, "upper bound (all labels)",
+                                          progress, run=run)
+        path = save_trained(run.root / MODEL_NAME, cfg, proto, model, everything, metrics,
+                            "upper-bound")
+        results = {
+            "strategy": "full", "seed": cfg.seed, "dataset": cfg.data.dataset,
+            "dataset_name": getattr(proto, "name", None) or cfg.data.dataset,
+            "preset": cfg.preset, "git_revision": git_revision(),
+            "classes": list(proto.classes.names),
+            "budgets": [{
+                "regions": len(everything) * proto.grid.per_image, "pixel_fraction": 1.0,
+                "miou": metrics["test_miou"], "val_miou": metrics["val_miou"],
+                "iou": metrics["iou"], "epochs": metrics["epochs"], "wall": metrics["wall"],
+            }],
+            "wall_time": metrics["wall"],
+        }
+        run.store.set_meta("results", results)
+        record_model(run, path)
+        run.write_json("results.json", results)
+        return results

@@ -1,16 +1,17 @@
-"""Run set-up shared by every command: run directory, config file, seeds, threads, revision."""
+"""Run set-up shared by every command: seeds, threads, device, git revision.
+
+Run directories are opened by :func:`ralis.loop.rundir.open_run`."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import subprocess
 from pathlib import Path
 
 import torch
 
-from ralis.config import RunConfig, load_config, save_config, to_dict, validate
+from ralis.config import RunConfig
 from ralis.errors import ConfigError
 
 
@@ -56,31 +57,3 @@ def check_device(device: str) -> None:
         raise ConfigError(f"--device {device}: CUDA is not available here; use --device cpu")
     if device not in ("cpu",) and not device.startswith(("cuda", "mps")):
         raise ConfigError(f"unknown device {device!r}; use cpu or cuda[:N]")
-
-
-def open_run_dir(out: Path, cfg: RunConfig, resume: bool, command: str) -> RunConfig:
-    """Create ``out`` with ``config.json``, or reopen it with ``--resume``.
-
-    A directory that already holds a run is only reused with ``--resume``; then its saved config
-    wins, so a resumed run continues exactly as it started.
-    """
-    out = Path(out)
-    cfg_path = out / "config.json"
-    if cfg_path.exists():
-        if not resume:
-            raise ConfigError(
-                f"{out} already holds a run; pass --resume to continue it or choose another --out"
-            )
-        saved = load_config(cfg_path)
-        meta = json.loads((out / "command.json").read_text()) if (out / "command.json").exists() else {}
-        if meta.get("command", command) != command:
-            raise ConfigError(f"{out} holds a `{meta['command']}` run, not `{command}`")
-        return saved
-    validate(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, cfg_path)
-    (out / "command.json").write_text(
-        json.dumps({"command": command, "git_revision": git_revision(), "config": to_dict(cfg)},
-                   indent=2) + "\n"
-    )
-    return cfg

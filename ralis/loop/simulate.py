@@ -13,19 +13,29 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ralis.acquisition import StepContext, Strategy, Timer, create_strategy
 from ralis.config import RunConfig
 from ralis.data.pool import RegionPool
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import ConfigError
+from ralis.files.atomic import atomic_write_text
+from ralis.files.safe import tensors_digest
+from ralis.loop.divergence import blame
 from ralis.loop.oracle import Oracle
-from ralis.loop.pretrain import load_start_model, pretrain
-from ralis.loop.session import git_revision, open_run_dir, set_threads, step_seed
-from ralis.loop.store import RunStore, atomic_save, atomic_write_text, load_checkpoint
+from ralis.loop.pretrain import pretrain
+from ralis.loop.rundir import Run, RunDirError, has_run, open_run
+from ralis.loop.session import git_revision, set_threads, step_seed
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer, train_pass
 from ralis.metrics import class_distribution, distribution_entropy, iou_per_class, mean_iou
+from ralis.models import check_classes, load_model
+from ralis.progress import progress_bar
+
+CHECKPOINT = "checkpoint.safetensors"
+PRETRAIN_IGNORES = ("al", "agent", "train.lr", "train.final_lr", "train.final_from",
+                    "train.final_with_start_set", "train.final_samples_per_epoch",
+                    "train.final_schedule", "train.final_epochs", "train.final_patience")
+"""Settings θ0 pretraining never reads: a θ0 is reused whatever they are."""
 
 
 def check_budgets(cfg: RunConfig, pool_regions: int, pool_images: int) -> None:
@@ -43,43 +53,83 @@ def miou_on(model, images, proto: Protocol, cfg: RunConfig) -> tuple[float, torc
 
 
 class Simulation:
-    """State of one AL run; :meth:`run` drives it to the largest budget, resumably."""
+    """State of one AL run; :meth:`run` drives it to the largest budget, resumably.
+
+    ``run``: the open run directory (:func:`ralis.loop.rundir.open_run`); without it,
+    ``out`` is opened (created, or continued with ``resume``) and closed by :meth:`run`.
+    """
 
     def __init__(self, cfg: RunConfig, strategy: str, out: Path, proto: Protocol,
                  model: torch.nn.Module, progress: bool = True, strategy_kwargs: dict | None = None,
-                 strategy_impl: Strategy | None = None):
+                 strategy_impl: Strategy | None = None, run: Run | None = None,
+                 resume: bool = False):
+        self.owns_run = run is None
+        self.rundir = run or open_run(Path(out), cfg, f"simulate:{strategy}", resume)
+        try:
+            self._setup(strategy, out, proto, model, progress, strategy_kwargs, strategy_impl)
+        except BaseException:
+            if self.owns_run:
+                self.rundir.close()
+            raise
+
+    def _setup(self, strategy, out, proto, model, progress, strategy_kwargs, strategy_impl):
+        cfg = self.rundir.cfg
+        self.rundir.same_data(proto)
         self.cfg, self.out, self.proto, self.progress = cfg, Path(out), proto, progress
         self.strategy_name = strategy
         self.strategy = strategy_impl or create_strategy(strategy, **(strategy_kwargs or {}))
         self.model = model.to(cfg.device)
         self.start_state = copy.deepcopy(self.model.state_dict())  # θ0, before any step
+        self._check_start(tensors_digest(self.start_state))
         self.pool = RegionPool(proto.grid, len(proto.pool))
         check_budgets(cfg, self.pool.num_regions, len(proto.pool))
         self.oracle = Oracle(proto.pool.masks, proto.grid, proto.ignore_index, max(cfg.al.budgets))
         self.optimizer = make_optimizer(self.model, cfg.train.lr, cfg.train)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, cfg.train.lr_gamma)
-        self.store = RunStore(self.out)
+        self.store = self.rundir.store
         self.step = 0
         self.wall = 0.0
         self.last_val: tuple[int, float] | None = None  # (step, D_R mIoU) of the latest eval
 
     # --- persistence ------------------------------------------------------------------------
+    def _check_start(self, digest: str) -> None:
+        """The network a run starts from is part of its identity: a resumed run must be
+        handed the same start weights (θ0) as the first session."""
+        noted = self.rundir.store.get_meta("start_weights")
+        if noted is None:
+            self.rundir.store.set_meta("start_weights", digest)
+        elif noted != digest:
+            raise RunDirError(f"{self.out} started from other network weights than the model "
+                              "given now; resume with the same start model, or start over in a "
+                              "new --out")
+
     def save(self) -> None:
-        atomic_save({
+        self.rundir.save_checkpoint(CHECKPOINT, "checkpoint", {
             "step": self.step, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "wall": self.wall,
-        }, self.out / "checkpoint.pt")
+        }, {"step": self.step, "labelled": self.pool.num_labelled})
 
     def restore(self) -> None:
-        path = self.out / "checkpoint.pt"
-        if not path.exists():
+        found = self.rundir.load_checkpoint(CHECKPOINT, "checkpoint", "step")
+        if found is None:
             return
-        ck = load_checkpoint(path)
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        self.scheduler.load_state_dict(ck["scheduler"])
-        self.step, self.wall = ck["step"], ck["wall"]
+        ck, record = found
+        labelled = self.store.num_acquired(ck["step"])
+        if labelled != record.get("labelled"):
+            raise RunDirError(
+                f"{self.out / CHECKPOINT} was saved with {record.get('labelled')} labelled "
+                f"regions but run.sqlite holds {labelled} up to step {ck['step']}: the files of "
+                f"{self.out} do not agree; start over in a new --out")
+        try:
+            self.model.load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.scheduler.load_state_dict(ck["scheduler"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RunDirError(f"{self.out / CHECKPOINT} does not fit this run's network "
+                              f"({first}); start over in a new --out") from None
+        self.step, self.wall = int(ck["step"]), float(ck["wall"])
         by_step: dict[int, list[int]] = {}
         for step, rid in self.store.acquisitions():
             if step <= self.step:
@@ -124,6 +174,10 @@ class Simulation:
     def do_step(self, n: int) -> dict:
         """One AL step. Its randomness depends only on (seed, step), so a resumed run repeats
         exactly what an uninterrupted one would have done."""
+        with blame(f"train.lr={self.cfg.train.lr:g}"):
+            return self._do_step(n)
+
+    def _do_step(self, n: int) -> dict:
         self.step += 1
         torch.manual_seed(step_seed(self.cfg.seed, self.step, "torch"))
         timer = Timer()
@@ -140,11 +194,15 @@ class Simulation:
                 for r, i, a, b in zip(ids, img, row, col, strict=True)
             ])
         self._label(ids, self.step)
+        # selection may draw from torch's global generator (BALD), and a resumed step skips
+        # it: training gets its own seed so it is the same either way
+        torch.manual_seed(step_seed(self.cfg.seed, self.step, "train-torch"))
         with timer("train"):
             train_ids = ids if self.cfg.al.train_on_new_only else self.pool.labelled_ids()
             generator = torch.Generator().manual_seed(step_seed(self.cfg.seed, self.step, "train"))
             loss = train_pass(self.model, self.optimizer, self.labelled_data(), train_ids,
-                              self.cfg.train, generator, self.cfg.device)
+                              self.cfg.train, generator, self.cfg.device,
+                              hint=f"train.lr={self.cfg.train.lr:g}")
             for _ in range(self.cfg.train.lr_steps_per_step):
                 self.scheduler.step()
         val = None
@@ -164,6 +222,11 @@ class Simulation:
 
     # --- budgets ------------------------------------------------------------------------------
     def final_train(self, budget: int) -> dict:
+        lr = self.cfg.train.final_lr or self.cfg.train.lr
+        with blame(f"train.{'final_lr' if self.cfg.train.final_lr else 'lr'}={lr:g}"):
+            return self._final_train(budget)
+
+    def _final_train(self, budget: int) -> dict:
         """Train a copy to convergence on the labelled regions, early-stopped on D_R; test it.
 
         By default (the authors' recipe) the copy continues from the AL-phase model with its
@@ -179,6 +242,8 @@ class Simulation:
         torch.manual_seed(step_seed(cfg.seed, budget, "final-torch"))
         generator = torch.Generator().manual_seed(step_seed(cfg.seed, budget, "final"))
         model = copy.deepcopy(self.model)
+        lr = cfg.train.final_lr or cfg.train.lr
+        hint = f"train.{'final_lr' if cfg.train.final_lr else 'lr'}={lr:g}"
         if cfg.train.final_from == "start":
             model.load_state_dict(self.start_state)
             opt = make_optimizer(model, cfg.train.final_lr or cfg.train.lr, cfg.train)
@@ -205,6 +270,7 @@ class Simulation:
             lambda m: miou_on(m, proto.reward, proto, cfg)[0], fit_cfg, cfg.train.final_epochs,
             cfg.train.final_patience, generator, cfg.device, sched,
             desc=f"final training @{budget}", initial_miou=bar, progress=self.progress,
+            hint=hint,
         )
         test_miou, conf = miou_on(model, proto.test, proto, cfg)
         iou = iou_per_class(conf)
@@ -228,35 +294,41 @@ class Simulation:
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> dict:
-        self.restore()
-        budgets = list(self.cfg.al.budgets)
-        done = {b["regions"] for b in self.store.budgets()}
-        total = max(budgets)
-        bar = tqdm(total=total, initial=self.pool.num_labelled, desc=f"{self.strategy_name}",
-                   unit="region", disable=not self.progress)
-        while True:
-            labelled = self.pool.num_labelled
-            if labelled in budgets and labelled not in done:
-                row = self.final_train(labelled)
-                done.add(labelled)
-                bar.write(f"  {self.strategy_name} @ {labelled} regions: test mIoU "
-                          f"{row['miou']:.4f} (val {row['val_miou']:.4f})")
-            if labelled >= total:
-                break
-            next_budget = min(b for b in budgets if b > labelled)
-            n = min(self.cfg.al.regions_per_step, next_budget - labelled)
-            row = self.do_step(n)
-            bar.update(row["labelled"] - labelled)
-            if row["val_miou"] is not None:
-                bar.set_postfix(val_miou=f"{row['val_miou']:.3f}")
-        bar.close()
-        return self.write_results()
+        try:
+            self.restore()
+            budgets = list(self.cfg.al.budgets)
+            done = {b["regions"] for b in self.store.budgets()}
+            total = max(budgets)
+            bar = progress_bar(total=total, initial=self.pool.num_labelled,
+                               desc=f"{self.strategy_name}", unit="region",
+                               disable=not self.progress)
+            while True:
+                labelled = self.pool.num_labelled
+                if labelled in budgets and labelled not in done:
+                    row = self.final_train(labelled)
+                    done.add(labelled)
+                    bar.write(f"  {self.strategy_name} @ {labelled} regions: test mIoU "
+                              f"{row['miou']:.4f} (val {row['val_miou']:.4f})")
+                if labelled >= total:
+                    break
+                next_budget = min(b for b in budgets if b > labelled)
+                n = min(self.cfg.al.regions_per_step, next_budget - labelled)
+                row = self.do_step(n)
+                bar.update(row["labelled"] - labelled)
+                if row["val_miou"] is not None:
+                    bar.set_postfix(val_miou=f"{row['val_miou']:.3f}")
+            bar.close()
+            return self.write_results()
+        finally:
+            if self.owns_run:
+                self.rundir.close()
 
     def write_results(self) -> dict:
         cfg = self.cfg
         results = {
             "strategy": self.strategy_name, "seed": cfg.seed, "dataset": cfg.data.dataset,
-            "preset": cfg.preset, "git_revision": git_revision(),
+            "dataset_name": getattr(self.proto, "name", None) or cfg.data.dataset,
+            "preset": cfg.preset, "git_revision": git_revision(), "run_id": self.rundir.run_id,
             "classes": list(self.proto.classes.names),
             "budgets": [
                 {k: b[k] for k in ("regions", "pixel_fraction", "miou", "val_miou", "iou",
@@ -276,26 +348,32 @@ class Simulation:
         return results
 
 
-def _same_inputs(out: Path, pretrained: Path | None, kwargs: dict, resume: bool
-                 ) -> tuple[Path | None, dict, dict]:
-    """θ0 and policy of a run: a resumed run reuses the recorded ones and refuses others.
+def _input_paths(run: Run, pretrained: Path | None, policy: Path | None
+                 ) -> tuple[Path | None, Path | None]:
+    """The θ0 and policy files to use: the ones given, else the ones the run recorded."""
+    saved = run.store.get_meta("inputs") or {}
+    paths = {}
+    for key, value in (("pretrained", pretrained), ("policy", policy)):
+        there = saved.get(key)
+        paths[key] = Path(value) if value is not None else (
+            Path(there["path"]) if there else None)
+    return paths["pretrained"], paths["policy"]
 
-    Returns ``(pretrained, strategy kwargs, record)``; ``record`` goes to ``inputs.json`` once the
-    run directory is open. Nothing is written here.
-    """
-    path = out / "inputs.json"
-    given = {"pretrained": pretrained, "policy": kwargs.get("policy")}
-    given = {k: str(Path(v).resolve()) if v is not None else None for k, v in given.items()}
-    if resume and path.exists():
-        saved = json.loads(path.read_text())
-        for key, value in given.items():
-            if value is not None and saved.get(key) not in (None, value):
-                raise ConfigError(f"{out} was run with --{key} {saved[key]}, not {value}; resume "
-                                  f"with the same --{key} (or leave it out)")
-            given[key] = value or saved.get(key)
-    if given["policy"] is not None:
-        kwargs["policy"] = Path(given["policy"])
-    return (Path(given["pretrained"]) if given["pretrained"] else None), kwargs, given
+
+def _same_input(run: Run, key: str, path: Path, digest: str) -> None:
+    """Record the file a run uses (by its ``sha256``, taken from the bytes that were loaded), or
+    check that a resumed run is given the same content. Moved or copied files are fine (run
+    directories travel); another content would continue the run with different numbers."""
+    inputs = dict(run.store.get_meta("inputs") or {})
+    there = inputs.get(key)
+    if there is not None and there["digest"] != digest:
+        raise ConfigError(
+            f"{run.root} was run with another --{key} file (its checksum is recorded in "
+            f"run.sqlite) than {path}; resume with the same file, or start over in a new --out")
+    inputs[key] = {"path": str(Path(path).resolve()), "digest": digest}
+    if run.store.get_meta("inputs") != inputs:
+        run.store.set_meta("inputs", inputs)
+    run.write_json("inputs.json", inputs)
 
 
 def simulate(
@@ -307,22 +385,44 @@ def simulate(
     progress: bool = True,
     strategy_kwargs: dict | None = None,
     proto: Protocol | None = None,
+    given: list[str] | None = None,
+    given_preset: str | None = None,
+    ignore: tuple[str, ...] = (),
 ) -> dict:
-    """Run (or resume) one AL simulation and return its results (also in ``out/results.json``)."""
+    """Run (or resume) one AL simulation and return its results (also in ``out/results.json``).
+
+    ``given`` / ``given_preset``: the command line's explicit settings, checked against the
+    stored config on resume (see :func:`ralis.loop.rundir.open_run`).
+    """
     out = Path(out)
-    pretrained, strategy_kwargs, inputs = _same_inputs(out, pretrained,
-                                                       dict(strategy_kwargs or {}), resume)
-    impl = create_strategy(strategy, **strategy_kwargs)  # once, before any long work
-    cfg = open_run_dir(out, cfg, resume, f"simulate:{strategy}")
-    atomic_write_text(json.dumps(inputs, indent=2) + "\n", out / "inputs.json")
-    set_threads(cfg)
-    proto = proto or load_protocol(cfg.data, progress)
-    check_budgets(cfg, len(proto.pool) * proto.grid.per_image, len(proto.pool))
-    if pretrained is None:
-        pretrained = pretrain(cfg, out / "pretrain", resume=True, progress=progress, proto=proto)
-    model = load_start_model(pretrained, cfg, proto)
-    sim = Simulation(cfg, strategy, out, proto, model, progress, strategy_impl=impl)
+    strategy_kwargs = dict(strategy_kwargs or {})
+    policy = strategy_kwargs.pop("policy", None)
+    if policy is not None and strategy != "ralis":
+        raise ConfigError(f"--policy is only used by --strategy ralis, not {strategy}; leave it "
+                          "out")
+    if proto is None and not has_run(out):  # bad data fails before anything is written
+        proto = load_protocol(cfg.data, progress)
+    run = open_run(out, cfg, f"simulate:{strategy}", resume, given, given_preset, ignore)
     try:
+        cfg = run.cfg
+        pretrained, policy = _input_paths(run, pretrained, policy)
+        if policy is not None:
+            strategy_kwargs["policy"] = policy
+        impl = create_strategy(strategy, **strategy_kwargs)  # once, before any long work
+        if policy is not None:
+            _same_input(run, "policy", policy, impl.meta["sha256"])
+        set_threads(cfg)
+        proto = proto or load_protocol(cfg.data, progress)
+        run.same_data(proto)
+        check_budgets(cfg, len(proto.pool) * proto.grid.per_image, len(proto.pool))
+        if pretrained is None:
+            pretrained = pretrain(cfg, out / "pretrain", resume=True, progress=progress,
+                                  proto=proto, ignore=PRETRAIN_IGNORES)
+        model, meta = load_model(pretrained)
+        check_classes(meta, list(proto.classes.names))
+        _same_input(run, "pretrained", pretrained, meta["extra"]["sha256"])
+        sim = Simulation(cfg, strategy, out, proto, model.to(cfg.device), progress,
+                         strategy_impl=impl, run=run)
         return sim.run()
     finally:
-        sim.store.close()
+        run.close()

@@ -1,8 +1,10 @@
-"""The run directory: config, an SQLite log of everything acquired and measured, checkpoints.
+"""``run.sqlite``: the record of a run, and the one source of truth in its directory.
 
-Each acquisition is committed to ``run.sqlite`` the moment it is made, so an interrupted run
-never loses a label; per-step and per-budget metrics land there too. Checkpoints are written
-atomically (temporary file + rename).
+It holds the run's identity (run id, command, resolved config), everything acquired (committed
+the moment it is chosen, so an interrupted run never loses a label), per-step, per-epoch,
+per-budget and per-episode metrics, and which checkpoint belongs to the record. Opened in WAL
+mode with ``synchronous=FULL``, checked with ``PRAGMA quick_check``, written in transactions.
+The JSON and CSV files beside it are views for people and other tools.
 """
 
 from __future__ import annotations
@@ -10,13 +12,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ralis.errors import RalisError
+from ralis.files.atomic import atomic_write_text  # noqa: F401  (re-exported for callers)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS acquisitions (
@@ -34,59 +34,94 @@ CREATE TABLE IF NOT EXISTS episodes (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+STORE_NAME = "run.sqlite"
 
 
-def atomic_write_text(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+class RunStoreError(RalisError):
+    """``run.sqlite`` is missing, damaged or belongs to another run."""
 
 
-def load_checkpoint(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise RalisError(f"cannot read checkpoint {path} ({exc}); delete it to start over") from None
+def _recover_hint(root: Path) -> str:
+    return f"start over in a new --out (or delete {root} to rerun it from scratch)"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)  # explicit transactions
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
 
 
 class RunStore:
-    """One AL run's directory and its SQLite log."""
+    """One run's ``run.sqlite``. Open an existing one with ``RunStore(root)``; a new one is
+    made by :meth:`create` (atomically: built under a temporary name, then renamed)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.root / "run.sqlite")
-        self.db.executescript(SCHEMA)
-        self.db.commit()
+        path = self.root / STORE_NAME
+        if not path.is_file():
+            raise RunStoreError(f"{path} is missing: the run's record is gone, so it cannot be "
+                                f"resumed without different numbers; {_recover_hint(self.root)}")
+        try:
+            self.db = _connect(path)
+            ok = self.db.execute("PRAGMA quick_check").fetchone()
+            if not ok or ok[0] != "ok":
+                raise sqlite3.DatabaseError(ok[0] if ok else "integrity check failed")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise RunStoreError(f"{path} is damaged ({exc}); {_recover_hint(self.root)}"
+                                ) from None
+
+    @classmethod
+    def create(cls, root: Path, meta: dict[str, Any]) -> RunStore:
+        """A new store holding ``meta``; it appears under its final name only when complete."""
+        root = Path(root)
+        tmp = root / f".{STORE_NAME}.{os.getpid()}.tmp"
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        db = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+            with db:
+                db.execute("BEGIN")
+                db.executemany("INSERT INTO meta VALUES (?, ?)",
+                               [(k, json.dumps(v)) for k, v in meta.items()])
+        finally:
+            db.close()  # checkpoints the WAL into the file
+        os.replace(tmp, root / STORE_NAME)
+        from ralis.files.atomic import fsync_dir
+
+        fsync_dir(root)
+        return cls(root)
 
     def close(self) -> None:
         self.db.close()
 
+    def _write(self, sql: str, rows: list[tuple] | tuple = ()) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if rows and isinstance(rows, list):
+                self.db.executemany(sql, rows)
+            else:
+                self.db.execute(sql, rows)
+
     # --- acquisitions ---------------------------------------------------------------------
     def add_acquisitions(self, step: int, rows: list[tuple[int, str, int, int]]) -> None:
-        """``rows``: (region_id, image name, row, col) in selection order; committed at once."""
-        start = self.num_acquired()
-        self.db.executemany(
-            "INSERT INTO acquisitions VALUES (?, ?, ?, ?, ?, ?)",
-            [(start + i, step, *r) for i, r in enumerate(rows)],
-        )
-        self.db.commit()
+        """``rows``: (region_id, image name, row, col) in selection order; one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            start = self.num_acquired()
+            self.db.executemany(
+                "INSERT INTO acquisitions VALUES (?, ?, ?, ?, ?, ?)",
+                [(start + i, step, *r) for i, r in enumerate(rows)],
+            )
 
-    def num_acquired(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM acquisitions").fetchone()[0]
+    def num_acquired(self, up_to_step: int | None = None) -> int:
+        if up_to_step is None:
+            return self.db.execute("SELECT COUNT(*) FROM acquisitions").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM acquisitions WHERE step <= ?",
+                               (up_to_step,)).fetchone()[0]
 
     def acquisitions(self, step: int | None = None) -> list[tuple[int, int]]:
         """(step, region_id) in acquisition order (only ``step`` if given)."""
@@ -104,56 +139,45 @@ class RunStore:
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def drop_acquisitions_after(self, step: int) -> None:
-        self.db.execute("DELETE FROM acquisitions WHERE step > ?", (step,))
-        self.db.commit()
+        self._write("DELETE FROM acquisitions WHERE step > ?", (step,))
 
     # --- metrics --------------------------------------------------------------------------
-    def add_step(self, row: dict) -> None:
-        keys = ",".join(row)
+    def _upsert(self, table: str, row: dict) -> None:
+        keys = ",".join(f'"{k}"' for k in row)
         marks = ",".join("?" for _ in row)
-        self.db.execute(f"INSERT OR REPLACE INTO steps ({keys}) VALUES ({marks})", tuple(row.values()))
-        self.db.commit()
+        self._write(f"INSERT OR REPLACE INTO {table} ({keys}) VALUES ({marks})",
+                    tuple(row.values()))
 
-    def steps(self) -> list[dict]:
-        cur = self.db.execute("SELECT * FROM steps ORDER BY step")
+    def _rows(self, sql: str) -> list[dict]:
+        cur = self.db.execute(sql)
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
+    def add_step(self, row: dict) -> None:
+        self._upsert("steps", row)
+
+    def steps(self) -> list[dict]:
+        return self._rows("SELECT * FROM steps ORDER BY step")
+
     def add_budget(self, row: dict) -> None:
-        row = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()}
-        keys = ",".join(row)
-        marks = ",".join("?" for _ in row)
-        self.db.execute(
-            f"INSERT OR REPLACE INTO budgets ({keys}) VALUES ({marks})", tuple(row.values())
-        )
-        self.db.commit()
+        self._upsert("budgets", {k: json.dumps(v) if isinstance(v, dict | list) else v
+                                 for k, v in row.items()})
 
     def budgets(self) -> list[dict]:
-        cur = self.db.execute("SELECT * FROM budgets ORDER BY regions")
-        cols = [d[0] for d in cur.description]
-        out = []
-        for r in cur.fetchall():
-            d = dict(zip(cols, r, strict=True))
+        out = self._rows("SELECT * FROM budgets ORDER BY regions")
+        for d in out:
             for k in ("iou", "class_distribution"):
                 d[k] = json.loads(d[k]) if d[k] else None
-            out.append(d)
         return out
 
     def add_episode(self, row: dict) -> None:
-        keys = ",".join(f'"{k}"' for k in row)
-        marks = ",".join("?" for _ in row)
-        self.db.execute(f"INSERT OR REPLACE INTO episodes ({keys}) VALUES ({marks})",
-                        tuple(row.values()))
-        self.db.commit()
+        self._upsert("episodes", row)
 
     def episodes(self) -> list[dict]:
-        cur = self.db.execute("SELECT * FROM episodes ORDER BY episode")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return self._rows("SELECT * FROM episodes ORDER BY episode")
 
     def set_meta(self, key: str, value: Any) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
-        self.db.commit()
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

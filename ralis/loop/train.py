@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ralis.config import TrainConfig
 from ralis.data.base import normalize
 from ralis.data.regions import RegionGrid
+from ralis.loop.divergence import check_loss, check_outputs, check_weights
 from ralis.metrics import confusion_matrix
+from ralis.progress import progress_bar
 
 
 @dataclass
@@ -76,8 +77,13 @@ def train_pass(
     generator: torch.Generator,
     device: str = "cpu",
     max_iters: int | None = None,
+    hint: str | None = None,
 ) -> float:
-    """One shuffled pass of SGD over crops around ``region_ids [M]``; returns the mean loss."""
+    """One shuffled pass of SGD over crops around ``region_ids [M]``; returns the mean loss.
+
+    A non-finite loss or weight raises :class:`ralis.loop.divergence.DivergenceError`;
+    ``hint`` names the setting to blame (e.g. ``"train.lr=0.01"``).
+    """
     model.train()
     order = region_ids[torch.randperm(region_ids.numel(), generator=generator)]
     losses = []
@@ -95,8 +101,12 @@ def train_pass(
         loss.backward()
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        value = loss.item()
+        check_loss(value, "in a training pass", hint)
         optimizer.step()
-        losses.append(loss.item())
+        losses.append(value)
+    if losses:
+        check_weights(model, "in a training pass", hint)
     return sum(losses) / len(losses) if losses else math.nan
 
 
@@ -115,7 +125,9 @@ def evaluate(
     conf = torch.zeros(num_classes, num_classes, dtype=torch.long)
     for start in range(0, images_u8.shape[0], batch_size):
         x = normalize(images_u8[start : start + batch_size]).to(device)
-        pred = model(x).argmax(1).cpu()
+        logits = model(x)
+        check_outputs(logits, "on the evaluation images")
+        pred = logits.argmax(1).cpu()
         conf += confusion_matrix(pred, masks[start : start + batch_size], num_classes, ignore_index)
     return conf
 
@@ -158,19 +170,39 @@ def fit(
     desc: str = "train",
     initial_miou: float | None = None,
     progress: bool = True,
+    hint: str | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume_from: dict | None = None,
 ) -> FitResult:
     """Train to convergence with early stopping on ``validate`` (D_R mIoU); keeps the best weights.
 
     Each epoch visits every image that has labelled regions once (a crop around one of them),
     or, with ``cfg.samples_per_epoch``, draws that many such crops.
     ``initial_miou`` is the validation score of the starting weights (they are kept if no epoch
-    beats it).
+    beats it). ``hint`` names the setting blamed if training diverges.
+
+    ``checkpoint(state)`` is called after every epoch with everything needed to continue
+    (weights, optimiser, scheduler, best weights, counters, history, the generator's and
+    torch's random states); passing that ``state`` back as ``resume_from`` continues exactly
+    where the uninterrupted training would be.
     """
     best = initial_miou if initial_miou is not None else -1.0
     best_state = copy.deepcopy(model.state_dict())
-    best_epoch, bad, history = 0, 0, []
-    bar = tqdm(range(1, max_epochs + 1), desc=desc, leave=False, disable=not progress)
-    epoch = 0
+    best_epoch, bad, history, first, done = 0, 0, [], 1, False
+    if resume_from is not None:
+        s = resume_from
+        model.load_state_dict(s["model"])
+        optimizer.load_state_dict(s["optimizer"])
+        if scheduler is not None and s.get("scheduler") is not None:
+            scheduler.load_state_dict(s["scheduler"])
+        best_state, best = s["best_state"], float(s["best"])
+        best_epoch, bad, history = int(s["best_epoch"]), int(s["bad"]), list(s["history"])
+        first, done = int(s["epoch"]) + 1, bool(s["done"])
+        generator.set_state(s["generator"])
+        torch.set_rng_state(s["torch_rng"])
+    epoch = first - 1
+    bar = progress_bar(range(first, max_epochs + 1) if not done else range(0), desc=desc,
+                       leave=False, disable=not progress)
     for epoch in bar:
         items = one_region_per_image(region_ids, data.grid.per_image, generator)
         while cfg.samples_per_epoch and items.numel() < cfg.samples_per_epoch:
@@ -178,7 +210,8 @@ def fit(
                                                            generator)])
         if cfg.samples_per_epoch:
             items = items[: cfg.samples_per_epoch]
-        loss = train_pass(model, optimizer, data, items, cfg, generator, device, cfg.iters_per_epoch)
+        loss = train_pass(model, optimizer, data, items, cfg, generator, device,
+                          cfg.iters_per_epoch, hint)
         if scheduler is not None:
             for _ in range(cfg.lr_steps_per_step):
                 scheduler.step()
@@ -193,6 +226,16 @@ def fit(
                 bad += cfg.val_every
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{miou:.3f}", best=f"{best:.3f}")
         history.append(row)
+        done = bad >= patience or epoch == max_epochs
+        if checkpoint is not None:
+            checkpoint({
+                "epoch": epoch, "done": done, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "best_state": best_state, "best": best, "best_epoch": best_epoch, "bad": bad,
+                "history": history, "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+            })
         if bad >= patience:
             break
     model.load_state_dict(best_state)

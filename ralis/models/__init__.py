@@ -2,7 +2,7 @@
 
 ``create_model(name, num_classes, **kwargs)`` builds one of :data:`MODELS`
 (``fpn_resnet18``, ``fpn_resnet34``, ``fpn_resnet50``, ``fpn_small``); ``save_model`` /
-``load_model`` write and read self-describing checkpoints.
+``load_model`` write and read self-describing model files (safetensors, no code).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import nn
 from ralis.errors import ConfigError
 from ralis.models.base import SegmentationNet
 from ralis.models.fpn import FPNSegNet, fpn_resnet18, fpn_resnet34, fpn_resnet50
-from ralis.models.io import check_num_classes, load_model, save_model
+from ralis.models.io import check_classes, check_num_classes, load_model, save_model
 from ralis.models.small import fpn_small
 from ralis.registry import Registry
 
@@ -56,6 +56,7 @@ __all__ = [
     "MODELS",
     "FPNSegNet",
     "SegmentationNet",
+    "check_classes",
     "check_num_classes",
     "create_model",
     "load_model",

@@ -1,49 +1,25 @@
-"""Self-describing model checkpoints.
+"""Self-describing model files (``model.safetensors``).
 
-A checkpoint is a ``torch.save`` file holding the plain dict
-``{"name", "num_classes", "kwargs", "state_dict", "extra"}``; :func:`load_model` rebuilds the
-network from the model registry, so no code is pickled and files load with
-``weights_only=True``.
+A model file is a ralis safetensors file (:mod:`ralis.files.safe`) of kind ``model``: the
+network's weights, and a record saying how to rebuild it (registry name, class count, factory
+options) and what it is (class names, dataset, resolution, training data hash, metrics).
+:func:`load_model` rebuilds the network from the model registry: nothing in the file runs.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import pickle
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ralis.errors import ConfigError, RalisError
+from ralis.errors import ConfigError
+from ralis.files.safe import FileFormatError, base_record, load_file, save_file, weights_for
 
-_KEYS = ("name", "num_classes", "kwargs", "state_dict", "extra")
-
-
-def _plain(obj: Any, where: str) -> Any:
-    """Convert ``obj`` to types ``torch.load(weights_only=True)`` accepts (numpy -> Python,
-    paths -> str); anything else is a :class:`TypeError` naming ``where``."""
-    if type(obj).__module__.startswith("numpy") and callable(getattr(obj, "tolist", None)):
-        return obj.tolist()  # numpy scalars (even float64, a float subclass) and arrays
-    if obj is None or isinstance(obj, torch.Tensor):
-        return obj
-    for plain in (bool, int, float, str):  # exact types: subclasses may not unpickle safely
-        if isinstance(obj, plain):
-            return plain(obj)
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, dict):
-        return {_plain(k, where): _plain(v, f"{where}[{k!r}]") for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        items = [_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-        return items if isinstance(obj, list) else tuple(items)
-    raise TypeError(
-        f"cannot store {where} of type {type(obj).__name__} in a checkpoint "
-        "(use None, bool, int, float, str, tensors, lists, tuples, dicts)"
-    )
+MAX_CLASSES = 10_000
 
 
 def save_model(
@@ -55,55 +31,49 @@ def save_model(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model``'s weights and how to rebuild it (``create_model(name, num_classes,
-    **kwargs)``) to ``path`` atomically: a temporary file in the same folder, then
-    ``os.replace``, so a crash never leaves a half-written checkpoint. Parent folders are
-    created. ``extra`` is free metadata (epoch, mIoU, ...) returned by :func:`load_model`.
-    Returns the path written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "name": str(name),
-        "num_classes": int(num_classes),
-        "kwargs": _plain(dict(kwargs), "kwargs"),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "extra": _plain(dict(extra or {}), "extra"),
-    }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    **kwargs)``) to ``path`` atomically (temporary file, fsync, rename). ``extra`` is the rest
+    of the record (classes, dataset, metrics, ...), returned by :func:`load_model` as
+    ``meta["extra"]``; plain values only. Returns the path written."""
+    from ralis.files.safe import enc_plain
+
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        record = {**enc_plain(dict(extra or {})), **base_record(),
+                  "model": {"name": str(name), "num_classes": int(num_classes),
+                            "kwargs": enc_plain(dict(kwargs))}}
+    except TypeError as exc:
+        raise TypeError(f"cannot store the model's extra record: {exc}") from None
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return save_file(Path(path), {"state_dict": state}, "model", record)
 
 
-def _read(path: Path, map_location: Any) -> dict[str, Any]:
-    if not path.is_file():
-        raise RalisError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        RuntimeError,
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        zipfile.BadZipFile,
-        OSError,
-        UnicodeDecodeError,
-    ) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RalisError(
-            f"cannot read checkpoint {path}: corrupt, truncated or not a torch file ({reason})"
-        ) from None
-    if not isinstance(payload, dict) or any(k not in payload for k in _KEYS):
-        raise RalisError(
-            f"{path} is not a ralis model checkpoint (expected keys: {', '.join(_KEYS)})"
-        )
-    return payload
+MAX_OPTION = 4096  # model options in a file are bounded: a record cannot ask for a huge net
+
+
+def _plain_option(v: Any) -> bool:
+    """A model option a file may carry: a bounded number, a string, or a short list of them."""
+    if isinstance(v, list):
+        return len(v) <= 16 and all(_plain_option(x) and not isinstance(x, list) for x in v)
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v is None or not isinstance(v, str) or len(v) <= 256
+    if isinstance(v, int | float):
+        return math.isfinite(v) and abs(v) <= MAX_OPTION
+    return False
+
+
+def _model_section(record: dict[str, Any], path: Path) -> tuple[str, int, dict[str, Any]]:
+    section = record.get("model")
+    if not isinstance(section, dict):
+        raise FileFormatError(f"{path}: its record does not say which network it holds")
+    name, num_classes, kwargs = section.get("name"), section.get("num_classes"), section.get(
+        "kwargs") or {}
+    ok = (isinstance(name, str) and isinstance(num_classes, int)
+          and not isinstance(num_classes, bool) and 1 <= num_classes <= MAX_CLASSES
+          and isinstance(kwargs, dict)
+          and all(_plain_option(v) for v in kwargs.values()))
+    if not ok:
+        raise FileFormatError(f"{path}: its record holds an invalid network description "
+                              f"({section!r:.120})")
+    return name, num_classes, kwargs
 
 
 def load_model(
@@ -111,41 +81,32 @@ def load_model(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the network saved by :func:`save_model` and load its weights.
 
-    Returns ``(model, meta)`` with ``meta = {"name", "num_classes", "kwargs", "extra", "path"}``;
-    the model is in eval mode. A missing, corrupt or mismatched file raises :class:`RalisError`
-    (an unknown model name or option: :class:`ConfigError`).
+    Returns ``(model, meta)`` with ``meta = {"name", "num_classes", "kwargs", "extra", "path"}``
+    (``extra``: the record without its ``model`` section); the model is in eval mode. A
+    missing, corrupt, crafted or mismatched file raises a one-line :class:`RalisError`.
     """
     from ralis.models import create_model  # late import: ralis.models imports this module
 
     path = Path(path)
-    payload = _read(path, map_location)
-    name, num_classes = payload["name"], payload["num_classes"]
-    kwargs = dict(payload["kwargs"] or {})
+    tree, record = load_file(path, "model")
+    name, num_classes, kwargs = _model_section(record, path)
     try:
-        model = create_model(name, num_classes, **kwargs)
+        with torch.device("meta"):  # shapes first, without allocating what a record claims
+            skeleton = create_model(name, num_classes, **kwargs)
     except ConfigError as exc:
-        raise ConfigError(f"checkpoint {path}: {exc}") from None
-    try:
-        model.load_state_dict(payload["state_dict"], strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise RalisError(
-            f"checkpoint {path} does not match model {name!r} built from its own settings: {first}"
-        ) from None
+        raise ConfigError(f"model file {path}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise FileFormatError(f"{path}: its network options are invalid ({exc})") from None
+    state = weights_for(tree, skeleton, path, f"network {name!r}")
+    model = create_model(name, num_classes, **kwargs)
+    model.load_state_dict(state, strict=True)
     model.eval()
-    if (
-        map_location is not None
-        and not callable(map_location)
-        and not isinstance(map_location, dict)
-    ):
+    if (map_location is not None and not callable(map_location)
+            and not isinstance(map_location, dict)):
         model.to(torch.device(map_location))
-    meta = {
-        "name": name,
-        "num_classes": num_classes,
-        "kwargs": kwargs,
-        "extra": payload["extra"],
-        "path": str(path),
-    }
+    extra = {k: v for k, v in record.items() if k != "model"}
+    meta = {"name": name, "num_classes": num_classes, "kwargs": kwargs, "extra": extra,
+            "path": str(path)}
     return model, meta
 
 
@@ -156,6 +117,25 @@ def check_num_classes(meta: dict[str, Any], num_classes: int) -> None:
     if saved != num_classes:
         where = meta.get("path", "the checkpoint")
         raise ConfigError(
-            f"checkpoint {where} ({meta.get('name', '?')}) predicts {saved} classes but "
-            f"{num_classes} are expected; use a checkpoint trained for this dataset"
+            f"model file {where} ({meta.get('name', '?')}) predicts {saved} classes but "
+            f"{num_classes} are expected; use a model trained for this dataset"
         )
+
+
+def check_classes(meta: dict[str, Any], names: list[str] | tuple[str, ...]) -> None:
+    """Class count, then class names (when the file records them), must match the run's."""
+    check_num_classes(meta, len(names))
+    saved = (meta.get("extra") or {}).get("classes")
+    if saved is not None and not (isinstance(saved, list)
+                                  and all(isinstance(c, str) for c in saved)):
+        raise ConfigError(f"model file {meta.get('path', '?')}: its record's class list is "
+                          "malformed; the file is damaged or crafted")
+    if saved and list(saved) != list(names):
+        where = meta.get("path", "the model file")
+        pairs = list(zip(saved, names, strict=False))
+        first = next((i for i, (a, b) in enumerate(pairs) if a != b), len(pairs))
+        there = saved[first] if first < len(saved) else "nothing"
+        here = names[first] if first < len(names) else "nothing"
+        raise ConfigError(
+            f"model file {where} was trained on other classes: class {first} is {there!r} "
+            f"there and {here!r} here; use a model trained on this dataset's classes")

@@ -1,56 +1,111 @@
-"""The policy file: query-network weights plus everything needed to use them safely."""
+"""The policy file (``policy.safetensors``): query-network weights and what they are for.
+
+A ralis safetensors file (:mod:`ralis.files.safe`) of kind ``policy``. Its record holds the
+feature layout (:class:`FeatureSpec`: class count, regions per image, state-set size, poolings,
+KL bins, region and image size), the class names, the dataset and preset it was trained on, a
+content hash of the images it played on, and how it was trained. Loading rebuilds the query
+network from the feature layout alone; nothing in the file runs.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from ralis.errors import RalisError
+from ralis.files.safe import (
+    FileFormatError,
+    base_record,
+    enc_plain,
+    load_file,
+    save_file,
+    weights_for,
+)
 from ralis.rl.observe import FeatureSpec
 from ralis.rl.qnet import QueryNetwork
+
+# Bounds a record must respect before anything is allocated from it.
+_LIMITS = {"num_classes": 10_000, "regions_per_image": 1_000_000, "state_images": 100_000,
+           "kl_bins": 4_096}
 
 
 def build_qnet(spec: FeatureSpec) -> QueryNetwork:
     return QueryNetwork(spec.state_dim, spec.state_regions, spec.action_dim, spec.kl_dim)
 
 
-def save_policy(path: Path, qnet: QueryNetwork, spec: FeatureSpec, meta: dict) -> None:
-    from ralis.loop.store import atomic_save  # local: loop is the outer layer
+def save_policy(path: Path, qnet: QueryNetwork, spec: FeatureSpec, meta: dict) -> Path:
+    """Write the policy atomically; ``meta`` (plain values) joins the record."""
+    record = {**enc_plain(dict(meta)), **base_record(), "features": enc_plain(spec.to_dict()),
+              "qnet": qnet.config()}
+    state = {k: v.detach().cpu() for k, v in qnet.state_dict().items()}
+    return save_file(Path(path), {"state_dict": state}, "policy", record)
 
-    atomic_save(
-        {
-            "format": "ralis-policy-1",
-            "qnet": qnet.config(),
-            "spec": spec.to_dict(),
-            "state_dict": qnet.state_dict(),
-            "meta": meta,
-        },
-        Path(path),
-    )
+
+def _pair(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (isinstance(value, list | tuple) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1_000_000
+                    for v in value)):
+        return int(value[0]), int(value[1])
+    raise ValueError(f"bad size {value!r}")
+
+
+def spec_from_record(features: Any, path: Path) -> FeatureSpec:
+    """A :class:`FeatureSpec` from a record's ``features``, every field checked first."""
+    try:
+        if not isinstance(features, dict):
+            raise ValueError("no feature layout")
+        known = set(FeatureSpec.__dataclass_fields__)
+        if set(features) - known:
+            raise ValueError(f"unknown fields {sorted(set(features) - known)}")
+        for key, top in _LIMITS.items():
+            v = features.get(key, 32 if key == "kl_bins" else None)
+            if not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= top):
+                raise ValueError(f"{key}={v!r}")
+        poolings = tuple(features.get("poolings", ("min", "mean", "max")))
+        if not poolings or not set(poolings) <= {"min", "mean", "max"}:
+            raise ValueError(f"poolings={poolings!r}")
+        kl_range = tuple(float(v) for v in features.get("kl_range", (0.0, 10.0)))
+        if len(kl_range) != 2:
+            raise ValueError(f"kl_range={kl_range!r}")
+        if features.get("kl_mode", "adaptive") not in ("adaptive", "fixed"):
+            raise ValueError(f"kl_mode={features.get('kl_mode')!r}")
+        for key in ("normalize_hist", "use_kl"):
+            if not isinstance(features.get(key, False), bool):
+                raise ValueError(f"{key}={features.get(key)!r}")
+        return FeatureSpec(
+            num_classes=features["num_classes"],
+            regions_per_image=features["regions_per_image"],
+            state_images=features["state_images"],
+            poolings=poolings,
+            normalize_hist=features.get("normalize_hist", False),
+            use_kl=features.get("use_kl", True),
+            kl_bins=features.get("kl_bins", 32),
+            kl_mode=features.get("kl_mode", "adaptive"),
+            kl_range=kl_range,  # type: ignore[arg-type]
+            region_size=_pair(features.get("region_size")),
+            image_size=_pair(features.get("image_size")),
+        )
+    except (ValueError, TypeError) as exc:
+        raise FileFormatError(f"{path}: invalid feature layout in its record ({exc})") from None
 
 
 def load_policy(path: Path) -> tuple[QueryNetwork, FeatureSpec, dict]:
-    """Rebuild the query network of ``path``; a missing or foreign file is a one-line error."""
+    """Rebuild the query network of ``path``: ``(qnet in eval mode, spec, record)``.
+
+    A missing, damaged, crafted, non-finite or foreign file is a one-line error.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise RalisError(f"policy file {path} not found; train one with `ralis train-agent`")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(blob, dict) or blob.get("format") != "ralis-policy-1":
-            raise ValueError("not a ralis policy file")
-        spec_d = dict(blob["spec"])
-        spec_d["poolings"] = tuple(spec_d["poolings"])
-        spec_d["kl_range"] = tuple(spec_d["kl_range"])
-        for key in ("region_size", "image_size"):
-            if spec_d.get(key) is not None:
-                spec_d[key] = tuple(spec_d[key])
-        spec = FeatureSpec(**spec_d)
-        qnet = QueryNetwork.from_config(blob["qnet"])
-        qnet.load_state_dict(blob["state_dict"])
-    except Exception as exc:  # noqa: BLE001 - any failure here means an unusable file
-        raise RalisError(
-            f"cannot read policy {path} ({exc}); pass a policy.pt from `ralis train-agent`"
-        ) from None
+    if not path.exists():
+        raise FileFormatError(f"policy file {path} not found; train one with `ralis train-agent`")
+    tree, record = load_file(path, "policy")
+    spec = spec_from_record(record.get("features"), path)
+    with torch.device("meta"):
+        skeleton = build_qnet(spec)
+    state = weights_for(tree, skeleton, path, "the query network of its feature layout")
+    qnet = build_qnet(spec)
+    qnet.load_state_dict(state, strict=True)
     qnet.eval()
-    return qnet, spec, blob.get("meta", {})
+    return qnet, spec, record

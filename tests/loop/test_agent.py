@@ -30,7 +30,7 @@ def test_training_logs_episodes_and_writes_a_policy(trained, tiny_cfg, tiny_prot
         assert 0 <= e["final_miou"] <= 1 and 0 <= e["epsilon"] <= 1
         # fixed mode: rewards are mIoU differences from the start model, so the return telescopes
         assert e["return"] == pytest.approx(100 * (e["final_miou"] - e["start_miou"]), abs=1e-6)
-    qnet, spec, meta = load_policy(out / "policy.pt")
+    qnet, spec, meta = load_policy(out / "policy.safetensors")
     assert spec.num_classes == tiny_proto.num_classes
     assert spec.state_regions == len(tiny_proto.state) * tiny_proto.grid.per_image
     assert qnet.config()["action_dim"] == spec.state_dim + 64
@@ -48,11 +48,11 @@ def test_faithful_mode_first_reward_is_the_full_miou(tiny_cfg, tiny_proto, tmp_p
 def test_greedy_evaluation_with_the_policy(trained, tiny_cfg, tiny_proto, tiny_theta0, tmp_path):
     out, _ = trained
     res = simulate(tiny_cfg, "ralis", tmp_path / "eval", pretrained=tiny_theta0, progress=False,
-                   proto=tiny_proto, strategy_kwargs={"policy": out / "policy.pt"})
+                   proto=tiny_proto, strategy_kwargs={"policy": out / "policy.safetensors"})
     assert res["strategy"] == "ralis"
     assert [b["regions"] for b in res["budgets"]] == list(tiny_cfg.al.budgets)
     simulate(tiny_cfg, "ralis", tmp_path / "eval2", pretrained=tiny_theta0,
-                     progress=False, proto=tiny_proto, strategy_kwargs={"policy": out / "policy.pt"})
+                     progress=False, proto=tiny_proto, strategy_kwargs={"policy": out / "policy.safetensors"})
     assert RunStore(tmp_path / "eval").acquisitions() == RunStore(tmp_path / "eval2").acquisitions()
 
 
@@ -64,14 +64,14 @@ def test_policy_on_another_grid_fails_clearly(trained, tiny_cfg, tmp_path):
     proto = load_protocol(cfg.data, progress=False)
     with pytest.raises(ConfigError, match="regions per image"):
         simulate(cfg, "ralis", tmp_path / "x", progress=False, proto=proto,
-                 strategy_kwargs={"policy": out / "policy.pt"})
+                 strategy_kwargs={"policy": out / "policy.safetensors"})
 
 
 def test_missing_or_foreign_policy_file(tmp_path):
     with pytest.raises(RalisError, match="not found"):
         load_policy(tmp_path / "nope.pt")
     torch.save({"hello": 1}, tmp_path / "other.pt")
-    with pytest.raises(RalisError, match="cannot read policy"):
+    with pytest.raises(RalisError, match="pickled torch file.*ralis convert"):
         load_policy(tmp_path / "other.pt")
 
 
@@ -96,8 +96,8 @@ def test_interrupted_agent_training_resumes_exactly(tiny_cfg, tiny_proto, tmp_pa
     keys = ("return", "final_miou", "loss", "epsilon")
     assert [e[k] for e in resumed["episodes_log"] for k in keys] == pytest.approx(
         [e[k] for e in ref["episodes_log"] for k in keys], abs=1e-9)
-    a, _, _ = load_policy(tmp_path / "ref" / "policy.pt")
-    b, _, _ = load_policy(tmp_path / "cut" / "policy.pt")
+    a, _, _ = load_policy(tmp_path / "ref" / "policy.safetensors")
+    b, _, _ = load_policy(tmp_path / "cut" / "policy.safetensors")
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
 
@@ -111,14 +111,14 @@ def test_policy_at_another_resolution_with_the_same_grid_fails_clearly(trained, 
     assert proto.grid.per_image == 12  # same grid shape as the policy's, other pixel scale
     with pytest.raises(ConfigError, match="out of scale"):
         simulate(cfg, "ralis", tmp_path / "x", progress=False, proto=proto,
-                 strategy_kwargs={"policy": out / "policy.pt"})
+                 strategy_kwargs={"policy": out / "policy.safetensors"})
 
 
 def test_resumed_ralis_run_reuses_its_recorded_policy(trained, tiny_cfg, tiny_proto, tiny_theta0,
                                                       tmp_path):
     out, _ = trained
     first = simulate(tiny_cfg, "ralis", tmp_path / "r", pretrained=tiny_theta0, progress=False,
-                     proto=tiny_proto, strategy_kwargs={"policy": out / "policy.pt"})
+                     proto=tiny_proto, strategy_kwargs={"policy": out / "policy.safetensors"})
     again = simulate(tiny_cfg, "ralis", tmp_path / "r", resume=True, progress=False,
                      proto=tiny_proto)
     assert again["budgets"] == first["budgets"]

@@ -7,7 +7,7 @@ from ralis.report import read_csv
 def test_grid_runs_every_cell_once_and_resumes(tiny_cfg, tmp_path, monkeypatch):
     csv_path = run_grid(tiny_cfg, tmp_path / "g", ["random", "ralis"], [0, 1], progress=False)
     rows = read_csv(csv_path)
-    cells = {(r["strategy"], r["seed"], r["regions"]) for r in rows if r["strategy"] != "full"}
+    cells = {(r["strategy"], r["seed"], r["regions"]) for r in rows if r["strategy"] not in ("full", "theta0")}
     assert cells == {(s, seed, b) for s in ("random", "ralis") for seed in (0, 1)
                      for b in tiny_cfg.al.budgets}
     full = [r for r in rows if r["strategy"] == "full"]
@@ -15,15 +15,17 @@ def test_grid_runs_every_cell_once_and_resumes(tiny_cfg, tmp_path, monkeypatch):
     for r in rows:
         assert 0 <= r["miou"] <= 1 and r["git_revision"]
         assert "iou_sky" in r and r["config"]
-    assert (tmp_path / "g" / "agent-s0" / "policy.pt").exists()
+    assert (tmp_path / "g" / "agent-s0" / "policy.safetensors").exists()
     assert not (tmp_path / "g" / "agent-s1").exists()  # one agent by default
 
-    import ralis.loop.grid as grid_mod
+    from ralis.loop.simulate import Simulation
 
     def boom(*a, **k):
         raise AssertionError("a finished cell was run again")
 
-    monkeypatch.setattr(grid_mod, "simulate", boom)
+    # finished cells are opened (their record checked, views rewritten) but nothing reruns
+    monkeypatch.setattr(Simulation, "do_step", boom)
+    monkeypatch.setattr(Simulation, "final_train", boom)
     again = read_csv(run_grid(tiny_cfg, tmp_path / "g", ["random", "ralis"], [0, 1],
                               progress=False))
     assert len(again) == len(rows)
@@ -63,7 +65,7 @@ def test_final_training_settings_share_theta0_but_not_cells(tiny_cfg, tmp_path):
     from ralis.loop.grid import check_reuse
 
     run_grid(tiny_cfg, tmp_path / "g", ["random"], [0], upper=False, progress=False)
-    model = tmp_path / "g" / "theta0" / "model.pt"
+    model = tmp_path / "g" / "theta0" / "model.safetensors"
     before = model.stat().st_mtime_ns
     v2 = apply_overrides(tiny_cfg, ["train.final_from=start", "train.final_lr=0.01",
                                     "train.final_schedule=cosine", "threads=1"])

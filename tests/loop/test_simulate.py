@@ -104,12 +104,21 @@ def test_user_model_without_feature_split_works_in_the_loop(tiny_cfg, tiny_proto
 
 
 def test_resume_refuses_another_start_model(tiny_cfg, tiny_proto, tiny_theta0, tmp_path):
+    from ralis.files.safe import load_file, save_file
+
     run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random")
-    other = tmp_path / "other.pt"
-    other.write_bytes(tiny_theta0.read_bytes())
-    with pytest.raises(ConfigError, match="--pretrained"):
+    tree, record = load_file(tiny_theta0, "model")
+    key = next(iter(tree["state_dict"]))
+    tree["state_dict"][key] = tree["state_dict"][key] * 0.5
+    other = save_file(tmp_path / "other.safetensors", tree, "model", record)
+    with pytest.raises(ConfigError, match="another --pretrained file"):
         simulate(tiny_cfg, "random", tmp_path / "r", pretrained=other, resume=True,
                  progress=False, proto=tiny_proto)
+    # the same content elsewhere is the same θ0 (run directories and models get moved)
+    moved = tmp_path / "moved.safetensors"
+    moved.write_bytes(tiny_theta0.read_bytes())
+    simulate(tiny_cfg, "random", tmp_path / "r", pretrained=moved, resume=True, progress=False,
+             proto=tiny_proto)
     # leaving it out reuses the recorded one
     simulate(tiny_cfg, "random", tmp_path / "r", resume=True, progress=False, proto=tiny_proto)
     assert not (tmp_path / "r" / "pretrain").exists()

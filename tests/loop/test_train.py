@@ -54,7 +54,8 @@ def test_fit_draws_samples_per_epoch_crops(monkeypatch):
 
     seen = []
 
-    def fake_pass(model, optimizer, data, region_ids, cfg, generator, device, max_iters):
+    def fake_pass(model, optimizer, data, region_ids, cfg, generator, device, max_iters,
+                  hint=None):
         seen.append(region_ids.numel())
         return 0.0
 

@@ -93,14 +93,15 @@ def test_mc_dropout(name: str, images: torch.Tensor) -> None:
 @pytest.mark.parametrize("name", MODELS.names())
 def test_save_load_round_trip(name: str, images: torch.Tensor, tmp_path: Path) -> None:
     model = _model(name)
-    path = tmp_path / "ckpt" / "model.pt"
+    path = tmp_path / "ckpt" / "model.safetensors"
     written = save_model(path, model, name, NUM_CLASSES, {}, extra={"step": 3, "miou": 0.25})
     assert written == path and path.is_file()
-    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temp file left over
+    assert [p.name for p in path.parent.iterdir()] == ["model.safetensors"]  # no temp file left
     loaded, meta = load_model(path)
     assert type(loaded) is type(model) and not loaded.training
     assert meta["name"] == name and meta["num_classes"] == NUM_CLASSES
-    assert meta["extra"] == {"step": 3, "miou": 0.25}
+    assert meta["extra"]["step"] == 3 and meta["extra"]["miou"] == 0.25
+    assert meta["extra"]["ralis_version"]  # every file says which ralis wrote it
     with torch.no_grad():
         assert torch.equal(model(images), loaded(images))
 
@@ -200,38 +201,35 @@ def test_supports_shared_features_false_for_plain_module() -> None:
     assert not supports_shared_features(nn.Conv2d(3, 2, 1))
 
 
-def test_bad_checkpoints(tmp_path: Path) -> None:
+def test_bad_model_files(tmp_path: Path) -> None:
+    from ralis.files.safe import load_file, save_file
+
     with pytest.raises(RalisError, match="not found"):
-        load_model(tmp_path / "missing.pt")
-    garbage = tmp_path / "garbage.pt"
+        load_model(tmp_path / "missing.safetensors")
+    garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x00not a checkpoint at all" * 10)
-    with pytest.raises(RalisError, match="cannot read checkpoint"):
+    with pytest.raises(RalisError, match="damaged or crafted|truncated|not a ralis file"):
         load_model(garbage)
-    good = tmp_path / "good.pt"
-    save_model(
-        good,
-        create_model("fpn_small", 3, fpn_dim=8, head_dim=4),
-        "fpn_small",
-        3,
-        {"fpn_dim": 8, "head_dim": 4},
-    )
-    truncated = tmp_path / "truncated.pt"
+    good = tmp_path / "good.safetensors"
+    save_model(good, create_model("fpn_small", 3, fpn_dim=8, head_dim=4), "fpn_small", 3,
+               {"fpn_dim": 8, "head_dim": 4})
+    truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(RalisError, match="cannot read checkpoint"):
+    with pytest.raises(RalisError, match="damaged|truncated"):
         load_model(truncated)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(3)}, other)
-    with pytest.raises(RalisError, match="not a ralis model checkpoint"):
+    with pytest.raises(RalisError, match="pickled torch file"):
         load_model(other)
-    # weights that do not fit the model the metadata describes
-    payload = torch.load(good, weights_only=True)
-    payload["kwargs"] = {"fpn_dim": 16, "head_dim": 4}
-    mismatched = tmp_path / "mismatched.pt"
-    torch.save(payload, mismatched)
+    # weights that do not fit the network its record describes
+    tree, record = load_file(good, "model")
+    record["model"]["kwargs"] = {"fpn_dim": 16, "head_dim": 4}
+    mismatched = tmp_path / "mismatched.safetensors"
+    save_file(mismatched, tree, "model", record)
     with pytest.raises(RalisError, match="does not match"):
         load_model(mismatched)
-    payload["name"] = "nope"
-    torch.save(payload, mismatched)
+    record["model"]["name"] = "nope"
+    save_file(mismatched, tree, "model", record)
     with pytest.raises(ConfigError, match="fpn_small"):
         load_model(mismatched)
 
@@ -256,7 +254,8 @@ def test_extra_must_be_plain(tmp_path: Path) -> None:
     extra = {"miou": np.float64(0.5), "ious": np.array([0.1, 0.2]), "dir": tmp_path}
     save_model(tmp_path / "m.pt", model, "fpn_small", 2, {"fpn_dim": 8, "head_dim": 4}, extra)
     _, meta = load_model(tmp_path / "m.pt")
-    assert meta["extra"] == {"miou": 0.5, "ious": [0.1, 0.2], "dir": str(tmp_path)}
+    assert {k: meta["extra"][k] for k in extra} == {"miou": 0.5, "ious": [0.1, 0.2],
+                                                    "dir": str(tmp_path)}
     with pytest.raises(TypeError, match="extra"):
         save_model(tmp_path / "x.pt", model, "fpn_small", 2, {}, {"bad": object()})
     assert not (tmp_path / "x.pt").exists()
