@@ -88,7 +88,9 @@ def result_of(kind: str, out: Path) -> object:
                for e in res["episodes_log"]]
         from ralis.files.safe import file_digest
 
-        return {"episodes": log, "policy": file_digest(out / "policy.safetensors")}
+        # the policy's weights (its record names its own run id and creation time)
+        return {"episodes": log,
+                "policy": file_digest(out / "policy.safetensors", "tensors_sha256")}
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     return sorted((r["strategy"], r["seed"], r["regions"], r["miou"], r["val_miou"])

@@ -289,9 +289,10 @@ def _header_bytes(path: Path) -> bytes:
         return head + (f.read(n) if n <= MAX_HEADER_BYTES else b"")
 
 
-def file_digest(path: Path) -> str:
-    """A ralis file's identity (``sha256`` of its header; the tensors are not read)."""
-    return _parse_header(_header_bytes(Path(path)), Path(path))["sha256"]
+def file_digest(path: Path, what: str = "sha256") -> str:
+    """A ralis file's identity (``sha256``: kind, record, tree and tensors) or, with
+    ``what="tensors_sha256"``, its tensors' checksum alone; read from the header only."""
+    return _parse_header(_header_bytes(Path(path)), Path(path))[what]
 
 
 def read_header(path: Path) -> tuple[str, dict[str, Any], dict[str, dict]]:
