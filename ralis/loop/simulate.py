@@ -356,7 +356,7 @@ def _input_paths(run: Run, pretrained: Path | None, policy: Path | None
     for key, value in (("pretrained", pretrained), ("policy", policy)):
         there = saved.get(key)
         paths[key] = Path(value) if value is not None else (
-            Path(there["path"]) if there else None)
+            run.root / there["path"] if there else None)  # relative paths: inside the run
     return paths["pretrained"], paths["policy"]
 
 
@@ -370,7 +370,12 @@ def _same_input(run: Run, key: str, path: Path, digest: str) -> None:
         raise ConfigError(
             f"{run.root} was run with another --{key} file (its checksum is recorded in "
             f"run.sqlite) than {path}; resume with the same file, or start over in a new --out")
-    inputs[key] = {"path": str(Path(path).resolve()), "digest": digest}
+    path = Path(path).resolve()
+    root = run.root.resolve()
+    # a file inside the run directory (its own θ0) is recorded relative to it, so a moved
+    # run directory still finds it; others by absolute path
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    inputs[key] = {"path": str(shown), "digest": digest}
     if run.store.get_meta("inputs") != inputs:
         run.store.set_meta("inputs", inputs)
     run.write_json("inputs.json", inputs)

@@ -439,3 +439,16 @@ def test_empty_store_is_named(tmp_path, tiny_cfg):
     (tmp_path / "r" / "run.sqlite").write_bytes(b"")
     with pytest.raises(RalisError, match="run.sqlite is empty"):
         open_run(tmp_path / "r", tiny_cfg, "pretrain", True)
+
+
+def test_a_moved_run_finds_its_own_theta0_and_misses_a_deleted_one(tiny_cfg, tiny_proto,
+                                                                   tmp_path):
+    first = simulate(tiny_cfg, "random", tmp_path / "a", progress=False, proto=tiny_proto)
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    again = simulate(tiny_cfg, "random", tmp_path / "b", resume=True, progress=False,
+                     proto=tiny_proto)
+    assert [b["miou"] for b in again["budgets"]] == [b["miou"] for b in first["budgets"]]
+    (tmp_path / "b" / "pretrain" / "model.safetensors").unlink()
+    with pytest.raises(RalisError, match="model.safetensors"):
+        simulate(tiny_cfg, "random", tmp_path / "b", resume=True, progress=False,
+                 proto=tiny_proto)
