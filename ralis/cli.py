@@ -156,26 +156,24 @@ def per_class_table(result: dict) -> Table:
 def demo(
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
     seed: Seed = 0,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Runs at a time after θ0, one process and one thread each.")] = 2,
     quiet: Quiet = False,
 ) -> None:
-    """Pretrain on synthetic street scenes, then compare random, entropy and BALD (a few minutes)."""
-    from ralis.data.protocol import load_protocol
-    from ralis.loop.pretrain import pretrain
-    from ralis.loop.simulate import simulate
+    """What labels do: θ0, random / entropy / BALD at two budgets and full supervision on
+    synthetic street scenes, as one table and a plot (a few minutes)."""
+    from ralis.loop.demo import demo_table, run_demo, summary_line
 
     cfg = build_config("synthetic-demo", seed=seed)
     console.print(f"[bold]ralis demo[/bold]: synthetic street scenes, preset synthetic-demo, "
                   f"seed {seed}, run directory {out}")
-    proto = load_protocol(cfg.data, not quiet)
-    theta0 = pretrain(cfg, out / "pretrain", resume=True, progress=not quiet, proto=proto)
-    results = []
-    for strategy in ("random", "entropy", "bald"):
-        results.append(simulate(cfg, strategy, out / strategy, pretrained=theta0, resume=True,
-                                progress=not quiet, proto=proto))
-    console.print(budgets_table("test mIoU (%) by labelled regions", results))
-    best = max(results, key=lambda r: r["budgets"][-1]["miou"])
-    console.print(per_class_table(best))
-    console.print(f"results: {out}/<strategy>/results.json")
+    done = run_demo(cfg, out, progress=not quiet, say=lambda text: console.print(text),
+                    workers=workers)
+    console.print(demo_table(done["rows"], f"test mIoU (%) on {cfg.data.synthetic_images[2]} "
+                             "test scenes (every model also trains on D_T)"))
+    console.print(summary_line(done["rows"]))
+    console.print(f"plot: {done['plot']}; table: {done['csv']} (`ralis report {done['csv']}` "
+                  f"for the full report); runs: {out}/<pretrain|random|entropy|bald|full>")
 
 
 @app.command(name="pretrain")
