@@ -11,3 +11,9 @@ class DataError(RalisError):
 
 class ConfigError(RalisError):
     """A config value or a name (model, strategy, dataset, preset) is invalid."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for
+    one-line errors that wrap a library's multi-line message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -20,7 +20,7 @@ def test_tree_round_trip_keeps_types_and_sharing(tmp_path):
     tree = {"a": shared, "b": [shared, (1, 2.5, None, "x")], "opt": {0: {"m": torch.ones(2)},
                                                                     1: {"m": torch.zeros(1)}},
             "gen": torch.Generator().manual_seed(3).get_state(), "inf": float("-inf"),
-            "__odd": True, "view": shared[1]}
+            "__odd": True, "view": shared[1], "flat": shared.view(-1)}
     save_file(tmp_path / "f.safetensors", tree, "checkpoint", {"run_id": "r", "step": 1})
     out, record = load_file(tmp_path / "f.safetensors", "checkpoint")
     assert record == {"run_id": "r", "step": 1, "sha256": record["sha256"]}
@@ -30,6 +30,7 @@ def test_tree_round_trip_keeps_types_and_sharing(tmp_path):
     assert set(out["opt"]) == {0, 1} and torch.equal(out["opt"][0]["m"], torch.ones(2))
     assert out["inf"] == float("-inf") and out["__odd"] is True
     assert torch.equal(out["view"], shared[1])
+    assert torch.equal(out["flat"], shared.view(-1))  # another view of the whole storage
     assert torch.equal(out["gen"], tree["gen"])
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ralis.errors import RalisError
+from ralis.errors import RalisError, first_line
 from ralis.files.safe import base_record, enc_plain, save_file
 
 __all__ = ["convert_file"]
@@ -29,7 +29,7 @@ def _read_legacy(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
             OSError, UnicodeDecodeError, AttributeError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise RalisError(f"cannot convert {path}: not a plain ralis 0.1 file, or it holds "
                          f"objects other than tensors and plain values ({first[:200]})"
                          ) from None

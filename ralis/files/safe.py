@@ -44,7 +44,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ralis.errors import RalisError
+from ralis.errors import RalisError, first_line
 from ralis.files.atomic import atomic_write_bytes
 
 __all__ = [
@@ -90,6 +90,7 @@ class _Encoder:
     def __init__(self) -> None:
         self.tensors: dict[str, torch.Tensor] = {}
         self._names: dict[tuple, str] = {}
+        self._storages: set[int] = set()  # storages already written by some tensor
 
     def tensor(self, t: torch.Tensor, where: str) -> dict:
         t = t.detach()
@@ -100,8 +101,10 @@ class _Encoder:
                 i += 1
                 name = f"{where}~{i}"
             stored = t.cpu().contiguous()
-            if stored.untyped_storage().nbytes() != stored.nbytes or stored is t:
+            ptr = stored.untyped_storage().data_ptr()
+            if stored.untyped_storage().nbytes() != stored.nbytes or ptr in self._storages:
                 stored = stored.clone()  # own storage: safetensors refuses shared memory
+            self._storages.add(stored.untyped_storage().data_ptr())
             self.tensors[name] = stored
             self._names[key] = name
         return {f"{_MARK}tensor{_MARK}": self._names[key]}
@@ -341,7 +344,7 @@ def load_file(path: Path, kinds: str | tuple[str, ...], *, check_finite: bool = 
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, RuntimeError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise FileFormatError(f"{path} is damaged ({first})") from None
     if (tensors_digest(tensors) != meta["tensors_sha256"]
             or _whole_digest(meta) != meta["sha256"]):

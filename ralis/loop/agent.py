@@ -20,7 +20,7 @@ import torch
 from ralis.config import RunConfig
 from ralis.data.pool import RegionPool
 from ralis.data.protocol import ImageSet, Protocol, load_protocol
-from ralis.errors import ConfigError
+from ralis.errors import ConfigError, first_line
 from ralis.files.record import data_record
 from ralis.loop.divergence import blame, check_loss, check_weights
 from ralis.loop.oracle import Oracle
@@ -187,7 +187,7 @@ class AgentTrainer:
             self.best_policy = {k: v for k, v in ck["best_policy"].items()}
             _with_weights(build_qnet(self.spec), self.best_policy)  # shapes checked
         except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise RunDirError(f"{self.out / CHECKPOINT} does not fit this agent ({first}); "
                               "start over in a new --out") from None
         self.episode, self.global_step = done, int(ck["global_step"])

@@ -23,6 +23,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,6 @@ class Run:
     store: RunStore
     run_id: str
     command: str
-    created: bool
 
     def __enter__(self) -> Run:
         return self
@@ -177,21 +177,29 @@ class Run:
         finally:
             unlock_dir(self.root)
 
-    # --- data -------------------------------------------------------------------------------
+    # --- identity ---------------------------------------------------------------------------
+    def remember(self, key: str, value: Any, mismatch: Callable[[Any], str]) -> None:
+        """Record ``value`` under ``key`` the first time, and on every later open check that it
+        is the same; else a one-line error, ``mismatch(recorded value)``."""
+        noted = self.store.get_meta(key)
+        if noted is None:
+            self.store.set_meta(key, value)
+        elif noted != value:
+            raise RunDirError(mismatch(noted))
+
     def same_data(self, proto: Any) -> None:
         """Record what the run reads (a SHA-256 of each set's names, images and masks at the
         working size), or check that a resumed run reads the same: a changed dataset, split
         rule or resolution would otherwise give other numbers under the same run."""
         now = data_digests(proto)
-        noted = self.store.get_meta("data")
-        if noted is None:
-            self.store.set_meta("data", now)
-        elif noted != now:
+
+        def mismatch(noted: dict) -> str:
             changed = [k for k in now if noted.get(k) != now[k]]
-            raise RunDirError(
-                f"the data of {self.root} changed since the run started ({', '.join(changed)} "
-                "differ: other images, labels, split rules or resolution); resume on the same "
-                "data, or start over in a new --out")
+            return (f"the data of {self.root} changed since the run started "
+                    f"({', '.join(changed)} differ: other images, labels, split rules or "
+                    "resolution); resume on the same data, or start over in a new --out")
+
+        self.remember("data", now, mismatch)
 
     # --- views ------------------------------------------------------------------------------
     def write_json(self, name: str, obj: Any) -> Path:
@@ -396,7 +404,7 @@ def _open_locked(out: Path, cfg: RunConfig, command: str, resume: bool,
                 from ralis.loop.session import check_device
 
                 check_device(final.device)
-            return Run(out, final, store, meta["run_id"], command, created=False)
+            return Run(out, final, store, meta["run_id"], command)
         except BaseException:
             store.close()
             raise
@@ -416,4 +424,4 @@ def _open_locked(out: Path, cfg: RunConfig, command: str, resume: bool,
     save_config(cfg, out / "config.json")
     atomic_write_text(json.dumps({**meta, "config": to_dict(cfg)}, indent=2) + "\n",
                       out / "command.json")
-    return Run(out, cfg, store, run_id, command, created=True)
+    return Run(out, cfg, store, run_id, command)

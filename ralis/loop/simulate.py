@@ -18,7 +18,7 @@ from ralis.acquisition import StepContext, Strategy, Timer, create_strategy
 from ralis.config import RunConfig
 from ralis.data.pool import RegionPool
 from ralis.data.protocol import Protocol, load_protocol
-from ralis.errors import ConfigError
+from ralis.errors import ConfigError, first_line
 from ralis.files.atomic import atomic_write_text
 from ralis.files.safe import tensors_digest
 from ralis.loop.divergence import blame
@@ -95,13 +95,9 @@ class Simulation:
     def _check_start(self, digest: str) -> None:
         """The network a run starts from is part of its identity: a resumed run must be
         handed the same start weights (θ0) as the first session."""
-        noted = self.rundir.store.get_meta("start_weights")
-        if noted is None:
-            self.rundir.store.set_meta("start_weights", digest)
-        elif noted != digest:
-            raise RunDirError(f"{self.out} started from other network weights than the model "
-                              "given now; resume with the same start model, or start over in a "
-                              "new --out")
+        self.rundir.remember("start_weights", digest, lambda _: (
+            f"{self.out} started from other network weights than the model given now; resume "
+            "with the same start model, or start over in a new --out"))
 
     def save(self) -> None:
         self.rundir.save_checkpoint(CHECKPOINT, "checkpoint", {
@@ -126,7 +122,7 @@ class Simulation:
             self.optimizer.load_state_dict(ck["optimizer"])
             self.scheduler.load_state_dict(ck["scheduler"])
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise RunDirError(f"{self.out / CHECKPOINT} does not fit this run's network "
                               f"({first}); start over in a new --out") from None
         self.step, self.wall = int(ck["step"]), float(ck["wall"])

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ralis.errors import RalisError
-from ralis.files.atomic import atomic_write_text  # noqa: F401  (re-exported for callers)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS acquisitions (
