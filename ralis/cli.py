@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ralis.config import PRESETS, RunConfig, apply_overrides, get_preset, validate
 from ralis.errors import RalisError
+from ralis.labelling.cli import label_app
 
 app = typer.Typer(
     add_completion=False,
@@ -399,6 +400,7 @@ def report(
 
 data_app = typer.Typer(no_args_is_help=True, help="Inspect a dataset before a run.")
 app.add_typer(data_app, name="data")
+app.add_typer(label_app, name="label")
 
 
 @data_app.command(name="check")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +20,8 @@ from torch import nn
 from ralis.data.pool import RegionPool
 from ralis.data.regions import RegionGrid
 from ralis.registry import Registry
+
+CHUNK_BATCHES = 16  # inference batches scored per chunk of images
 
 
 class Timer:
@@ -60,6 +62,28 @@ class StepContext:
         per = self.grid.per_image
         images, row_of = torch.unique(pools // per, return_inverse=True)
         return images, row_of, pools % per
+
+    def region_scores(self, images: torch.Tensor, pixel_map: Callable[[torch.Tensor], torch.Tensor],
+                      desc: str = "scoring") -> torch.Tensor:
+        """Mean of a per-pixel score over every region of ``images [n]``: ``[n, R]``.
+
+        ``pixel_map`` turns uint8 images ``[b, 3, H, W]`` into a map ``[b, H, W]``. Images are
+        read and scored in chunks of :data:`CHUNK_BATCHES` inference batches (the same batches
+        as one call on all of them), so memory does not grow with ``n``; a progress bar shows
+        when ``extras["progress"]`` is true and there is more than one chunk.
+        """
+        from ralis.progress import progress_bar
+
+        chunk = self.batch_size * CHUNK_BATCHES
+        starts = range(0, images.numel(), chunk)
+        show = bool(self.extras.get("progress")) and len(starts) > 1
+        out = []
+        for start in progress_bar(starts, desc=desc, unit="chunk", disable=not show, leave=False):
+            with self.timer("forward"):
+                maps = pixel_map(self.images_u8[images[start:start + chunk]])
+            with self.timer("score"):
+                out.append(self.grid.region_mean(maps))
+        return torch.cat(out) if out else torch.zeros(0, self.grid.per_image)
 
 
 def pick_per_pool(pools: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,11 @@ class RandomStrategy:
             return pick_per_pool(pools, scores)
 
 
-def _best_region_mean(pools: torch.Tensor, ctx: StepContext, pixel_map: torch.Tensor) -> torch.Tensor:
-    """Pick, per pool, the region whose mean of ``pixel_map [n, H, W]`` is highest."""
-    _, row_of, local = ctx.image_index(pools)
-    region_scores = ctx.grid.region_mean(pixel_map)  # [n, R]
+def _best_region_mean(pools: torch.Tensor, ctx: StepContext, pixel_map, desc: str
+                      ) -> torch.Tensor:
+    """Pick, per pool, the region whose mean of ``pixel_map(images) [n, H, W]`` is highest."""
+    images, row_of, local = ctx.image_index(pools)
+    region_scores = ctx.region_scores(images, pixel_map, desc)  # [n, R]
     return pick_per_pool(pools, region_scores[row_of, local])
 
 
@@ -37,11 +38,9 @@ class EntropyStrategy:
     needs: frozenset[str] = frozenset({"forward"})
 
     def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
-        images, _, _ = ctx.image_index(pools)
-        with ctx.timer("forward"):
-            pred = predict(ctx.model, ctx.images_u8[images], ctx.batch_size, ctx.device)
-        with ctx.timer("score"):
-            return _best_region_mean(pools, ctx, pred.entropy)
+        return _best_region_mean(
+            pools, ctx, lambda x: predict(ctx.model, x, ctx.batch_size, ctx.device).entropy,
+            "entropy")
 
 
 @STRATEGIES.register("bald")
@@ -57,11 +56,6 @@ class BaldStrategy:
                 "BALD needs dropout in the network (MC dropout): set model.dropout_p > 0 or add "
                 "an nn.Dropout layer to your model"
             )
-        images, _, _ = ctx.image_index(pools)
-        with ctx.timer("forward"):
-            bmap = bald_map(
-                ctx.model, ctx.images_u8[images], ctx.mc_samples, ctx.batch_size, ctx.device,
-                full_resolution=ctx.extras.get("mc_full_resolution", False),
-            )
-        with ctx.timer("score"):
-            return _best_region_mean(pools, ctx, bmap)
+        return _best_region_mean(pools, ctx, lambda x: bald_map(
+            ctx.model, x, ctx.mc_samples, ctx.batch_size, ctx.device,
+            full_resolution=ctx.extras.get("mc_full_resolution", False)), "BALD")

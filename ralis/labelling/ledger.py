@@ -1,0 +1,169 @@
+"""``project.sqlite``: the labelling project's ledger, the one source of truth of a project.
+
+It holds the images (name, native size, checksum), the rounds and the regions each requested,
+every label (a region's native pixels, compressed, with the file it came from and when), every
+import (by the checksum of its file, so importing a file twice is a no-op) and the model
+versions. Every command changes it in one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), in
+WAL mode with ``synchronous=FULL``: a ``kill -9`` at any point leaves the ledger as it was
+before the command or after it, never in between. Labels are never deleted: a replaced label
+stays, marked inactive, with the import that replaced it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ralis.errors import RalisError
+
+LEDGER_NAME = "project.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS images (
+    idx INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, height INTEGER, width INTEGER,
+    sha256 TEXT, cached INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS rounds (
+    round INTEGER PRIMARY KEY, strategy TEXT, format TEXT, model_version INTEGER,
+    regions INTEGER, created TEXT, note TEXT, exported TEXT, files TEXT);
+CREATE TABLE IF NOT EXISTS requests (
+    region_id INTEGER PRIMARY KEY, round INTEGER NOT NULL, position INTEGER NOT NULL,
+    image INTEGER NOT NULL, top INTEGER, left INTEGER, height INTEGER, width INTEGER);
+CREATE TABLE IF NOT EXISTS imports (
+    id INTEGER PRIMARY KEY, source TEXT, sha256 TEXT UNIQUE, format TEXT, time TEXT,
+    regions INTEGER, replaced INTEGER, unchanged INTEGER, empty INTEGER,
+    dropped_pixels INTEGER, conflict_pixels INTEGER);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY, region_id INTEGER NOT NULL, import_id INTEGER NOT NULL,
+    active INTEGER NOT NULL, replaced_by INTEGER, height INTEGER, width INTEGER,
+    dtype TEXT, data BLOB, pixels INTEGER, counts TEXT);
+CREATE INDEX IF NOT EXISTS labels_region ON labels (region_id, active);
+CREATE TABLE IF NOT EXISTS models (
+    version INTEGER PRIMARY KEY, file TEXT, sha256 TEXT, labelled INTEGER, new_regions INTEGER,
+    loss REAL, created TEXT, wall REAL, trained INTEGER);
+"""
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash tests: ``RALIS_CRASH_POINT=name`` makes the process
+    SIGKILL itself here (a real ``kill -9``: no cleanup, no ``finally``)."""
+    if os.environ.get("RALIS_CRASH_POINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class LedgerError(RalisError):
+    """``project.sqlite`` is missing, damaged or not a project's."""
+
+
+def pack_label(array: np.ndarray) -> tuple[str, bytes]:
+    """A label crop as (dtype, compressed bytes): small ids in uint8, else uint16."""
+    dtype = np.uint8 if int(array.max(initial=0)) < 256 else np.uint16
+    return np.dtype(dtype).str, zlib.compress(np.ascontiguousarray(array, dtype=dtype).tobytes(), 6)
+
+
+def unpack_label(height: int, width: int, dtype: str, data: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(data), dtype=np.dtype(dtype)).reshape(height, width)
+
+
+class Ledger:
+    """One project's ``project.sqlite`` (see the module docs)."""
+
+    def __init__(self, root: Path, create: bool = False) -> None:
+        self.root = Path(root)
+        path = self.root / LEDGER_NAME
+        if not create and not path.is_file():
+            raise LedgerError(f"{self.root} is not a labelling project ({LEDGER_NAME} is missing);"
+                              " create one with `ralis label init`")
+        try:
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            ok = self.db.execute("PRAGMA quick_check").fetchone()
+            if not ok or ok[0] != "ok":
+                raise sqlite3.DatabaseError(ok[0] if ok else "integrity check failed")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{path} is damaged ({exc}); restore it from a backup") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic change: everything inside is committed together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, db: sqlite3.Connection, key: str, value: Any) -> None:
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def rows(self, sql: str, args: tuple = ()) -> list[dict]:
+        cur = self.db.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def scalar(self, sql: str, args: tuple = ()) -> Any:
+        row = self.db.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    # --- reads used by every command ------------------------------------------------------------
+    def images(self) -> list[dict]:
+        return self.rows("SELECT idx, name, height, width, sha256, cached FROM images ORDER BY idx")
+
+    def num_images(self) -> int:
+        return int(self.scalar("SELECT COUNT(*) FROM images"))
+
+    def last_round(self) -> int:
+        return int(self.scalar("SELECT COALESCE(MAX(round), 0) FROM rounds"))
+
+    def labelled_ids(self) -> list[int]:
+        """Labelled regions in the order they were requested (round, position)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT q.region_id FROM requests q WHERE EXISTS (SELECT 1 FROM labels l WHERE "
+            "l.region_id = q.region_id AND l.active = 1) ORDER BY q.round, q.position")]
+
+    def pending_ids(self) -> list[int]:
+        return [r[0] for r in self.db.execute(
+            "SELECT q.region_id FROM requests q WHERE NOT EXISTS (SELECT 1 FROM labels l WHERE "
+            "l.region_id = q.region_id AND l.active = 1) ORDER BY q.round, q.position")]
+
+    def requests(self, round_: int | None = None) -> list[dict]:
+        where, args = ("WHERE q.round = ?", (round_,)) if round_ is not None else ("", ())
+        return self.rows(
+            "SELECT q.region_id, q.round, q.position, q.image, i.name, q.top, q.left, q.height, "
+            f"q.width FROM requests q JOIN images i ON i.idx = q.image {where} "
+            "ORDER BY q.round, q.position", args)
+
+    def active_labels(self, region_ids: list[int] | None = None) -> dict[int, np.ndarray]:
+        """``{region id: native label crop}`` of the active labels."""
+        rows = self.db.execute(
+            "SELECT region_id, height, width, dtype, data FROM labels WHERE active = 1")
+        wanted = None if region_ids is None else set(region_ids)
+        return {rid: unpack_label(h, w, dt, data) for rid, h, w, dt, data in rows
+                if wanted is None or rid in wanted}
+
+    def models(self) -> list[dict]:
+        return self.rows("SELECT * FROM models ORDER BY version")
+
+    def latest_model(self) -> dict | None:
+        rows = self.rows("SELECT * FROM models ORDER BY version DESC LIMIT 1")
+        return rows[0] if rows else None

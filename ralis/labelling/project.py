@@ -1,0 +1,321 @@
+"""A labelling project: a folder of real images, a ledger, a model history.
+
+``ralis label init`` creates one (:func:`init_project`); every other command opens it with
+:func:`open_project`, which takes the project's lock (one command at a time) and reads its
+settings from the ledger. Layout::
+
+    myproj/
+      project.sqlite      the ledger (images, rounds, requests, labels, imports, models)
+      project.json        a view of the settings (classes, resolution, regions, config)
+      cache/              the images at the working resolution (built once)
+      models/v0000.safetensors, v0001.safetensors, ...  one model per `label train`
+      rounds/<n>/         requests.csv, preview.png and the format's export files
+
+Image names are paths relative to the images folder with ``/`` separators; the images folder
+is only read, and nothing is ever written outside the project folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ralis.config import RunConfig, from_dict, to_dict, validate
+from ralis.data.base import ClassInfo, image_size
+from ralis.data.description import load_description, parse_classes
+from ralis.data.regions import RegionGrid, scaled_region_size
+from ralis.errors import ConfigError, DataError
+from ralis.files.atomic import atomic_write_text
+from ralis.labelling.formats.base import ImageInfo, ImportContext, RequestBox
+from ralis.labelling.geometry import NativeMap, region_boxes
+from ralis.labelling.images import ImageCache, cache_path
+from ralis.labelling.ledger import LEDGER_NAME, Ledger, LedgerError
+from ralis.loop.rundir import lock_dir, prepare_dir, unlock_dir
+from ralis.progress import progress_bar
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+MODELS_DIR = "models"
+ROUNDS_DIR = "rounds"
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
+
+
+def model_file(version: int) -> str:
+    return f"{MODELS_DIR}/v{version:04d}.safetensors"
+
+
+def state_file(version: int) -> str:
+    return f"{MODELS_DIR}/v{version:04d}.state.safetensors"
+
+
+def read_classes(path: Path) -> ClassInfo:
+    """A classes file (YAML or JSON): ``classes: [{name, id, color?}]`` and ``ignore_index``,
+    as in a folder dataset's description."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"classes file {path} not found; pass a YAML or JSON file with "
+                          "classes: [{name, id, color}] and ignore_index")
+    data = load_description(path)
+    if "classes" not in data:
+        raise ConfigError(f"{path}: no 'classes' list; expected classes: [{{name, id, color}}] "
+                          "and ignore_index")
+    return parse_classes(data["classes"], data.get("ignore_index", 255), False, str(path))
+
+
+def list_images(folder: Path) -> list[tuple[str, Path]]:
+    """``[(name, path)]`` of the image files under ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"images folder {folder} not found; pass --images FOLDER with your images")
+    found = []
+    for p in folder.rglob("*"):
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not any(
+                part.startswith(".") for part in p.relative_to(folder).parts):
+            found.append((p.relative_to(folder).as_posix(), p))
+    if not found:
+        raise DataError(f"images folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
+                        "pass the folder with your images")
+    return sorted(found)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """What a project is, fixed at ``init`` (saved in the ledger and as ``project.json``)."""
+
+    name: str
+    images_dir: str  # absolute path of the images folder (read only)
+    classes: tuple[str, ...]
+    ignore_index: int
+    colors: tuple[tuple[int, int, int], ...] | None
+    working: tuple[int, int]  # (H, W) working resolution
+    config: RunConfig  # model, training and acquisition settings (as `simulate` reads them)
+
+    @property
+    def class_info(self) -> ClassInfo:
+        return ClassInfo(tuple(self.classes), self.ignore_index,
+                         None if self.colors is None else tuple(map(tuple, self.colors)))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "images_dir": self.images_dir, "classes": list(self.classes),
+                "ignore_index": self.ignore_index,
+                "colors": None if self.colors is None else [list(c) for c in self.colors],
+                "working": list(self.working), "config": to_dict(self.config)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> ProjectSettings:
+        return cls(d["name"], d["images_dir"], tuple(d["classes"]), int(d["ignore_index"]),
+                   None if d["colors"] is None else tuple(tuple(c) for c in d["colors"]),
+                   tuple(d["working"]), validate(from_dict(RunConfig, d["config"])))
+
+
+class Project:
+    """An open (locked) project. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, root: Path, command: str, ready: bool = True) -> None:
+        self.root = Path(root)
+        if not (self.root / LEDGER_NAME).is_file():
+            raise LedgerError(f"{self.root} is not a labelling project ({LEDGER_NAME} is "
+                              "missing); create one with `ralis label init`")
+        lock_dir(self.root, command)
+        try:
+            self.ledger = Ledger(self.root)
+            stored = self.ledger.get_meta("settings")
+            if stored is None:
+                raise LedgerError(f"{self.root}: `ralis label init` did not finish; rerun it")
+            if ready and not self.ledger.get_meta("ready", False):
+                raise LedgerError(f"{self.root}: `ralis label init` did not finish; rerun it "
+                                  "with the same arguments")
+            self.settings = ProjectSettings.from_json(stored)
+        except BaseException:
+            unlock_dir(self.root)
+            raise
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.ledger.close()
+        unlock_dir(self.root)
+
+    # --- what every command reads ---------------------------------------------------------------
+    @property
+    def cfg(self) -> RunConfig:
+        return self.settings.config
+
+    @property
+    def classes(self) -> ClassInfo:
+        return self.settings.class_info
+
+    @cached_property
+    def image_rows(self) -> list[dict]:
+        return self.ledger.images()
+
+    @cached_property
+    def infos(self) -> dict[str, ImageInfo]:
+        base = Path(self.settings.images_dir)
+        return {r["name"]: ImageInfo(r["name"], base / r["name"], r["height"], r["width"])
+                for r in self.image_rows}
+
+    @cached_property
+    def names(self) -> list[str]:
+        return [r["name"] for r in self.image_rows]
+
+    @property
+    def num_images(self) -> int:
+        return len(self.image_rows)
+
+    @cached_property
+    def grid(self) -> RegionGrid:
+        return RegionGrid(tuple(self.settings.working), tuple(self.cfg.data.region_size))
+
+    @cached_property
+    def images(self) -> ImageCache:
+        return ImageCache(cache_path(self.root, self.settings.working), self.num_images,
+                          self.settings.working)
+
+    def native_map(self, index: int) -> NativeMap:
+        r = self.image_rows[index]
+        return NativeMap.of((r["height"], r["width"]), self.settings.working)
+
+    def import_context(self) -> ImportContext:
+        return ImportContext(self.classes, self.infos)
+
+    def boxes(self, region_ids: list[int]) -> list[RequestBox]:
+        """Native boxes of regions (in the given order)."""
+        out = []
+        per = self.grid.per_image
+        for rid in region_ids:
+            img, local = divmod(int(rid), per)
+            y0, x0, y1, x1 = region_boxes(self.grid, np.array([local]))[0].tolist()
+            top, left, h, w = self.native_map(img).box(y0, x0, y1, x1)
+            out.append(RequestBox(int(rid), self.names[img], top, left, h, w))
+        return out
+
+    def round_dir(self, round_: int) -> Path:
+        return self.root / ROUNDS_DIR / str(round_)
+
+    def write_view(self) -> None:
+        atomic_write_text(json.dumps(self.settings.to_json(), indent=2) + "\n",
+                          self.root / "project.json")
+
+
+def open_project(root: Path, command: str) -> Project:
+    return Project(Path(root), command)
+
+
+# ------------------------------------------------------------------------------------ init
+def _working_size(files: list[tuple[str, Path, tuple[int, int]]],
+                  resolution: tuple[int, int] | None) -> tuple[int, int]:
+    if resolution is not None:
+        return (int(resolution[0]), int(resolution[1]))
+    sizes = {size for _, _, size in files}
+    if len(sizes) > 1:
+        shown = ", ".join(f"{n} is {s[1]}x{s[0]}" for n, _, s in files[:1]) + ", " + next(
+            f"{n} is {s[1]}x{s[0]}" for n, _, s in files if s != files[0][2])
+        raise DataError(f"the images have different sizes ({shown}, WxH); pass --resolution HxW "
+                        "to work on all of them at one size")
+    return next(iter(sizes))
+
+
+def init_project(root: Path, images_dir: Path, classes_file: Path, cfg: RunConfig,
+                 model: str | None = None, start_labels: Path | None = None,
+                 progress: bool = True, say=print,
+                 region_layout: tuple[int, int] | None = None) -> dict:
+    """Create the project in ``root`` (or finish an interrupted ``init`` with the same
+    arguments). ``model``: a model registry name (a fresh network) or a model file (θ0).
+    ``region_layout``: the resolution ``cfg.data.region_size`` was meant for; the region size is
+    scaled from it to the working size (same regions per image). Returns the project's
+    status."""
+    root = Path(root)
+    classes = read_classes(Path(classes_file))
+    files = [(n, p, image_size(p)) for n, p in list_images(Path(images_dir))]
+    working = _working_size(files, cfg.data.resolution)
+    region = tuple(cfg.data.region_size)
+    if region_layout is not None:
+        region = scaled_region_size(region, tuple(region_layout), working)
+    cfg = validate(replace(cfg, data=replace(cfg.data, resolution=working, region_size=region)))
+    RegionGrid(working, tuple(cfg.data.region_size))  # region size fits the working size
+    settings = ProjectSettings(root.resolve().name, str(Path(images_dir).resolve()), classes.names,
+                               classes.ignore_index, classes.colors, working, cfg)
+    if root.exists() and any(root.iterdir()) and not (root / LEDGER_NAME).is_file():
+        raise ConfigError(f"{root} exists and is not a labelling project; choose a new folder")
+    prepare_dir(root)
+    lock_dir(root, "label init")
+    try:
+        ledger = Ledger(root, create=True)
+        try:
+            with ledger.transaction() as db:
+                stored = ledger.get_meta("settings")
+                if stored is None:
+                    db.executemany("INSERT INTO images (idx, name, height, width) VALUES "
+                                   "(?, ?, ?, ?)", [(i, n, h, w) for i, (n, _, (h, w))
+                                                    in enumerate(files)])
+                    ledger.set_meta(db, "settings", settings.to_json())
+                    ledger.set_meta(db, "created", now())
+                elif stored != json.loads(json.dumps(settings.to_json())):
+                    raise ConfigError(f"{root} is already a project with other settings; use the "
+                                      "other `ralis label` commands on it, or choose a new folder")
+            if [r["name"] for r in ledger.images()] != [n for n, _, _ in files]:
+                raise ConfigError(f"the images in {images_dir} changed since {root} was created; "
+                                  "a project's images are fixed: create a new project")
+            todo = [(r["idx"], Path(images_dir) / r["name"]) for r in ledger.images()
+                    if not r["cached"]]
+            if todo:
+                def mark(indices: list[int]) -> None:
+                    sums = [(file_sha256(Path(images_dir) / files[i][0]), i) for i in indices]
+                    with ledger.transaction() as db:
+                        db.executemany("UPDATE images SET cached = 1, sha256 = ? WHERE idx = ?",
+                                       sums)
+
+                cache = ImageCache(cache_path(root, working), len(files), working)
+                cache.build(todo, mark, lambda it: progress_bar(
+                    it, total=len(todo), desc="caching images", unit="image",
+                    disable=not progress))
+        finally:
+            ledger.close()
+        with Project(root, "label init", ready=False) as project:
+            project.write_view()
+            from ralis.labelling.training import start_model
+
+            start_model(project, model, say)
+            if start_labels is not None:
+                from ralis.labelling.importing import import_start_labels
+
+                import_start_labels(project, Path(start_labels), say)
+            with project.ledger.transaction() as db:
+                project.ledger.set_meta(db, "ready", True)
+            from ralis.labelling.status import project_status
+
+            return project_status(project)
+    finally:
+        unlock_dir(root)
+
+
+def seed_for(project: Project, step: int, stream: str) -> int:
+    from ralis.loop.session import step_seed
+
+    return step_seed(project.cfg.seed, step, stream)
+
+
+def torch_seed(project: Project, step: int, stream: str) -> None:
+    torch.manual_seed(seed_for(project, step, stream))
