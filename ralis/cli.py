@@ -338,6 +338,22 @@ def benchmark(
         "--no-upper-bound", help="Skip the full-supervision run.")] = False,
     report_dir: Annotated[Path | None, typer.Option(
         "--report", help="Also write the Markdown report into this folder.")] = None,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="Where the cells run: sequential (one at a time, here), local (a "
+        "pool of --jobs processes on this machine) or ray (Ray tasks; pip install "
+        "'ralis[ray]').")] = "sequential",
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", help="local: worker processes (default: the CPU count); ray: most cells at "
+        "once (default: all that are ready).")] = None,
+    threads_per_job: Annotated[int | None, typer.Option(
+        "--threads-per-job", help="Torch threads of each cell, and its Ray CPUs (default: "
+        "local CPU count / --jobs; ray 1; sequential the preset's).")] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="ray: the cluster to join, e.g. auto or HOST:6379 (default: a Ray "
+        "started on this machine).")] = None,
+    gpus_per_job: Annotated[float | None, typer.Option(
+        "--gpus-per-job", help="ray: GPUs each cell asks for (default: 1 on CUDA, else 0).")
+        ] = None,
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     out: Out = None, device: Device = None, resolution: Resolution = None,
     region_size: RegionSize = None, set_: Sets = None, quiet: Quiet = False,
@@ -347,24 +363,38 @@ def benchmark(
     --out defaults to runs/grid-PRESET. There is no --resume flag: finished cells are skipped
     and interrupted ones resume, so rerun the same command after an interruption. A cell
     whose stored settings differ from the command's is refused.
+
+    With --executor local or ray, cells run side by side: θ0, the agents and the upper bound
+    at once, each AL run once θ0 (and, for ralis, its agent) is there. A cell that fails is
+    reported in one line and the others finish; the command then exits with 2.
     """
     from ralis.acquisition import STRATEGIES
+    from ralis.loop.executors import make_executor
     from ralis.loop.grid import run_grid
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     for name in names:
         STRATEGIES.get(name)
     extra = [f"al.budgets={budgets}"] if budgets else []
-    cfg = build_config(preset, dataset, data_root, 0, device, resolution, region_size, set_, extra)
+    # on Ray the GPUs are the workers': this machine need not have one
+    on_ray_gpu = executor == "ray" and device is not None and device.startswith("cuda")
+    cfg = build_config(preset, dataset, data_root, 0, "cpu" if on_ray_gpu else device,
+                       resolution, region_size, set_, extra)
+    if on_ray_gpu:
+        cfg = validate(replace(cfg, device=device))
     out = out or Path("runs") / f"grid-{cfg.preset}"
-    csv_path = run_grid(cfg, out, names, _int_list(seeds, "--seeds"),
+    seed_list = _int_list(seeds, "--seeds")
+    runner = make_executor(executor, jobs, threads_per_job, address, gpus_per_job,
+                           progress=not quiet)
+    # a failed cell: the others finish, then one `error:` line (GridError) and exit 2
+    csv_path = run_grid(cfg, out, names, seed_list,
                         _int_list(agent_seeds, "--agent-seeds") if agent_seeds else None,
-                        upper=not no_upper_bound, progress=not quiet)
+                        upper=not no_upper_bound, progress=not quiet, executor=runner)
     console.print(f"results table: {csv_path}")
     if report_dir is not None:
         from ralis.report import write_report
 
-        run_dirs = {n: out / f"{n}-s{_int_list(seeds, '--seeds')[0]}" for n in names}
+        run_dirs = {n: out / f"{n}-s{seed_list[0]}" for n in names}
         console.print(f"report: {write_report(csv_path, report_dir, run_dirs=run_dirs)}")
 
 

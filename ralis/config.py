@@ -36,6 +36,8 @@ class DataConfig:
     allow_missing_classes: bool = False  # accept classes that never occur in D_R or the test split
     allow_same_reward_test: bool = False  # accept D_R and the test split sharing images
     allow_train_overlap: bool = False  # accept the train split sharing images with D_R or test
+    storage: str = "auto"  # "memory", "disk" (decoded once into a cache, read lazily) or "auto"
+    cache_dir: str | None = None  # disk cache folder (None: $RALIS_CACHE_DIR or ~/.cache/ralis)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class TrainConfig:
     val_every: int = 1  # validate every this many epochs in pretraining/final training
     iters_per_epoch: int | None = None  # cap on SGD steps per epoch (None = one pass)
     samples_per_epoch: int | None = None  # crops per epoch (None = one per labelled image)
+    amp: bool = False  # bf16 autocast (mixed precision) in training and inference
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,36 @@ def _camvid_paper() -> RunConfig:
     )
 
 
+@PRESETS.register("cityscapes")
+def _cityscapes() -> RunConfig:
+    """The paper's Cityscapes protocol (GPU): 1024x2048, regions 128x128 (128 per image), D_S 10,
+    D_T 150, D_R = 200 train images (split ``dr``), the pool = the rest of train, Cityscapes val
+    (500) as the test set; FPN-ResNet-50, K = 256, pools U 500 / H 200 / B 200 / RALIS 100,
+    budgets 1,920 .. 30,720, lr 1e-4 (f and DQN), 50 agent episodes of 3,840 regions."""
+    return RunConfig(
+        preset="cityscapes",
+        device="cuda",
+        data=DataConfig(
+            dataset="cityscapes", resolution=(1024, 2048), region_size=(128, 128),
+            state_images=10, dqn_train_images=150, train_split="train-dr", reward_split="dr",
+            test_split="val",
+        ),
+        model=ModelConfig(name="fpn_resnet50"),
+        train=TrainConfig(
+            lr=1e-4, pretrain_lr=1e-4, batch_size=16, crop_size=(256, 512), eval_batch_size=1,
+            pretrain_epochs=1500, pretrain_patience=50, final_epochs=1000, final_patience=150,
+        ),
+        al=ALConfig(
+            regions_per_step=256,
+            pool_sizes={"random": 500, "entropy": 200, "bald": 200, "ralis": 100},
+            budgets=(1920, 3840, 7680, 11520, 19200, 30720), eval_every=1,
+            mc_full_resolution=True,
+        ),
+        agent=AgentConfig(episodes=50, episode_budget=3840, pool_size=20, buffer_size=3200,
+                          lr=1e-4),
+    )
+
+
 def get_preset(name: str) -> RunConfig:
     return PRESETS.get(name)()
 
@@ -269,6 +302,8 @@ def validate(cfg: RunConfig) -> RunConfig:
          "budgets must be increasing and distinct, e.g. --budgets 480,960,1440"),
         (cfg.al.mc_samples >= 2, "al.mc_samples (BALD's T) must be >= 2"),
         (cfg.al.eval_every >= 0, "al.eval_every must be >= 0"),
+        (cfg.data.storage in ("auto", "memory", "disk"),
+         "data.storage must be auto, memory or disk"),
         (cfg.train.lr > 0 and cfg.train.pretrain_lr > 0, "learning rates must be > 0"),
         (cfg.train.batch_size >= 1 and cfg.train.eval_batch_size >= 1, "batch sizes must be >= 1"),
         (0 < cfg.train.lr_gamma <= 1, "train.lr_gamma must be in (0, 1]"),
@@ -429,7 +464,8 @@ def apply_overrides(cfg: RunConfig, assignments: list[str]) -> RunConfig:
 
 
 # ------------------------------------------------------------------------------ comparison
-MACHINE_FIELDS = ("threads", "device")  # where a run executes does not change what it computes
+MACHINE_FIELDS = ("threads", "device", "data.storage", "data.cache_dir")
+"""Where a run executes (and where its data lives) does not change what it computes."""
 
 
 def flatten_config(d: dict, prefix: str = "") -> dict:

@@ -39,7 +39,8 @@ class EntropyStrategy:
 
     def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         return _best_region_mean(
-            pools, ctx, lambda x: predict(ctx.model, x, ctx.batch_size, ctx.device).entropy,
+            pools, ctx, lambda x: predict(ctx.model, x, ctx.batch_size, ctx.device,
+                                    ctx.extras.get("amp", False)).entropy,
             "entropy")
 
 
@@ -58,4 +59,5 @@ class BaldStrategy:
             )
         return _best_region_mean(pools, ctx, lambda x: bald_map(
             ctx.model, x, ctx.mc_samples, ctx.batch_size, ctx.device,
-            full_resolution=ctx.extras.get("mc_full_resolution", False)), "BALD")
+            full_resolution=ctx.extras.get("mc_full_resolution", False),
+            amp=ctx.extras.get("amp", False)), "BALD")

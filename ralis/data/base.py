@@ -154,6 +154,10 @@ class SegmentationDataset(torch.utils.data.Dataset):
         """An identity of sample ``index`` across splits (its file): equal keys = same sample."""
         return self.describe(index)
 
+    def source_files(self, index: int) -> tuple[Path, ...]:
+        """The files sample ``index`` is read from (their sizes and times key the disk cache)."""
+        return ()
+
     # --- shared machinery ---------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.names)

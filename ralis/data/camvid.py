@@ -172,3 +172,6 @@ class CamVid(SegmentationDataset):
 
     def sample_key(self, index: int) -> str:
         return str(self.pairs[index][0].resolve())
+
+    def source_files(self, index: int) -> tuple[Path, ...]:
+        return tuple(self.pairs[index])

@@ -19,8 +19,9 @@ from ralis.data.base import ClassInfo, SegmentationDataset
 from ralis.data.camvid import check_split, default_root, read_id_mask, read_rgb
 from ralis.errors import DataError
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "dr", "train-dr")
 IGNORE_INDEX = 19
+REWARD_IMAGES = 200  # the paper's D_R: 200 train images, the reward and early-stopping set
 
 # The 19 evaluated classes in train-id order: (name, raw Cityscapes labelId, colour).
 TRAIN_CLASSES = (
@@ -99,11 +100,22 @@ def cityscapes_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def split_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
+    """A split's pairs; ``dr`` is the paper's D_R (200 train images drawn with a fixed seed)
+    and ``train-dr`` the rest of train, so D_R is disjoint from D_S, D_T and the pool."""
+    if split not in ("dr", "train-dr"):
+        return cityscapes_pairs(root, split)
+    train = cityscapes_pairs(root, "train")
+    chosen = set(np.random.default_rng(0).permutation(len(train))[:REWARD_IMAGES].tolist())
+    return [p for i, p in enumerate(train) if (i in chosen) == (split == "dr")]
+
+
 class Cityscapes(SegmentationDataset):
     """Cityscapes with 19 classes, ignore index 19.
 
     Args:
-        split: ``train``, ``val`` or ``test``.
+        split: ``train``, ``val``, ``test`` (its labels are placeholders), ``dr`` (the paper's
+            D_R: 200 train images) or ``train-dr`` (train without them).
         root: dataset folder; None -> ``../shared/datasets/cityscapes`` (see
             :func:`ralis.data.camvid.default_root`).
         resolution: ``(H, W)`` working resolution, None keeps the native 1024x2048.
@@ -122,7 +134,7 @@ class Cityscapes(SegmentationDataset):
         check_split(split, SPLITS, "Cityscapes")
         self.root = Path(root) if root is not None else default_root("cityscapes")
         self.split = split
-        self.pairs = cityscapes_pairs(self.root, split)
+        self.pairs = split_pairs(self.root, split)
         names = [p[0].name[: -len("_leftImg8bit.png")] for p in self.pairs]
         super().__init__(CITYSCAPES_CLASSES, names, resolution, cache)
 
@@ -139,3 +151,6 @@ class Cityscapes(SegmentationDataset):
 
     def sample_key(self, index: int) -> str:
         return str(self.pairs[index][0].resolve())
+
+    def source_files(self, index: int) -> tuple[Path, ...]:
+        return tuple(self.pairs[index])

@@ -204,3 +204,6 @@ class FolderDataset(SegmentationDataset):
         pair, row, col = self.samples[index]
         key = str(self.pairs[pair][0].resolve())
         return key if row < 0 else f"{key}@r{row}c{col}"
+
+    def source_files(self, index: int) -> tuple[Path, ...]:
+        return tuple(self.pairs[self.samples[index][0]])

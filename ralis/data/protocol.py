@@ -13,6 +13,7 @@ compared by their readers' sample keys (the image file).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -20,27 +21,43 @@ import torch
 from ralis.config import DataConfig
 from ralis.data import create_dataset
 from ralis.data.base import ClassInfo, SegmentationDataset
+from ralis.data.cache import (
+    build_split,
+    cache_key,
+    check_storage,
+    default_cache_root,
+    is_lazy,
+    iter_chunks,
+    mask_dtype,
+    take_rows,
+)
 from ralis.data.regions import RegionGrid
 from ralis.data.sanity import label_stats, missing_problem, overlap_problems, void_problem
-from ralis.data.splits import Splits, make_splits
+from ralis.data.splits import Splits, make_splits, per_image_counts
 from ralis.errors import DataError
 from ralis.progress import progress_bar
 
 
 @dataclass
 class ImageSet:
-    """Images and full ground-truth masks of one set."""
+    """Images and full ground-truth masks of one set: tensors in memory, or lazy views on the
+    disk cache (:mod:`ralis.data.cache`) that index the same way."""
 
-    images_u8: torch.Tensor  # [n, 3, H, W] uint8
-    masks: torch.Tensor  # [n, H, W] long
+    images_u8: torch.Tensor  # [n, 3, H, W] uint8 (or a LazyTensor)
+    masks: torch.Tensor  # [n, H, W] long (or a LazyTensor read as long)
     names: list[str]
 
     def __len__(self) -> int:
         return self.images_u8.shape[0]
 
     def subset(self, indices: tuple[int, ...] | list[int]) -> ImageSet:
-        idx = torch.tensor(list(indices), dtype=torch.long)
-        return ImageSet(self.images_u8[idx], self.masks[idx], [self.names[i] for i in idx.tolist()])
+        idx = [int(i) for i in indices]
+        return ImageSet(take_rows(self.images_u8, idx), take_rows(self.masks, idx),
+                        [self.names[i] for i in idx])
+
+    @property
+    def lazy(self) -> bool:
+        return is_lazy(self.images_u8)
 
 
 @dataclass
@@ -74,7 +91,44 @@ def dataset_for(cfg: DataConfig, split: str, **extra: object) -> SegmentationDat
 
 
 
-def load_images(ds: SegmentationDataset, desc: str, progress: bool = True) -> ImageSet:
+MEMORY_LIMIT = 1 << 30  # data.storage=auto keeps a split in memory up to this many bytes
+
+
+def _source_stats(ds: SegmentationDataset, index: int) -> list:
+    out = []
+    for path in ds.source_files(index):
+        try:
+            st = os.stat(path)
+            out.append([str(path), st.st_size, st.st_mtime_ns])
+        except OSError:
+            out.append([str(path), None, None])
+    return out
+
+
+def load_images(ds: SegmentationDataset, desc: str, progress: bool = True,
+                storage: str = "memory", cache_dir: str | None = None) -> ImageSet:
+    """All samples of a reader at the working resolution: in memory, or (``storage`` disk, or
+    auto above :data:`MEMORY_LIMIT`) decoded once into the disk cache and read lazily."""
+    if storage != "memory" and len(ds):
+        H, W = ds.image_size
+        wide = mask_dtype(ds.classes.num_classes, ds.classes.ignore_index)
+        if storage == "disk" or len(ds) * H * W * (3 + 8) > MEMORY_LIMIT:
+            import ralis
+
+            ds.cache = False  # the reader must not keep decoded copies
+            key = {"reader": type(ds).__name__, "dataset": ds.dataset_name,
+                   "split": getattr(ds, "split", None), "resolution": [H, W],
+                   "resize": ds.resize, "classes": list(ds.classes.names),
+                   "ignore": ds.classes.ignore_index, "ralis": ralis.__version__,
+                   "samples": [[ds.describe(i), _source_stats(ds, i)] for i in range(len(ds))]}
+            split = str(getattr(ds, "split", "split")).replace("/", "_")
+            folder = (default_cache_root(cache_dir)
+                      / f"{ds.dataset_name}-{split}-{H}x{W}-{cache_key(key)}")
+            images, masks = build_split(
+                folder, len(ds), (H, W), wide, ds.load_u8, list(ds.names), key,
+                lambda it: progress_bar(it, total=len(ds), desc=f"{desc} (caching)",
+                                        leave=False, disable=not progress))
+            return ImageSet(images, masks, list(ds.names))
     pairs = [ds.load_u8(i) for i in progress_bar(range(len(ds)), desc=desc, leave=False,
                                                  disable=not progress)]
     sizes = {tuple(p[0].shape[-2:]) for p in pairs}
@@ -98,9 +152,11 @@ def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
     for problem, accepted in overlap_problems(cfg, keys):
         if not accepted:
             raise DataError(problem)
-    train = load_images(train_ds, f"loading {cfg.dataset}/{cfg.train_split}", progress)
-    reward = load_images(reward_ds, f"loading {cfg.dataset}/{cfg.reward_split}", progress)
-    test = load_images(test_ds, f"loading {cfg.dataset}/{cfg.test_split}", progress)
+    check_storage(cfg.storage)
+    train, reward, test = (
+        load_images(ds, f"loading {cfg.dataset}/{split}", progress, cfg.storage, cfg.cache_dir)
+        for ds, split in ((train_ds, cfg.train_split), (reward_ds, cfg.reward_split),
+                          (test_ds, cfg.test_split)))
     for name, other in ((cfg.reward_split, reward), (cfg.test_split, test)):
         if other.images_u8.shape[-2:] != train.images_u8.shape[-2:]:
             raise DataError(
@@ -113,8 +169,8 @@ def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
                                 (cfg.test_split, test, True)])
     grid = RegionGrid(tuple(train.images_u8.shape[-2:]), tuple(cfg.region_size))
     splits = make_splits(
-        train.masks, classes.num_classes, classes.ignore_index, cfg.state_images,
-        cfg.dqn_train_images, cfg.pool_images, cfg.split_seed,
+        per_image_counts(train.masks, classes.num_classes, classes.ignore_index),
+        cfg.state_images, cfg.dqn_train_images, cfg.pool_images, cfg.split_seed,
     )
     return Protocol(
         classes=classes, grid=grid, splits=splits,
@@ -131,7 +187,12 @@ def check_labels(
     ``sets``: ``(split name, images, used for evaluation)``.
     """
     for split, images, evaluated in sets:
-        stats = label_stats(images.masks, classes.num_classes)
+        stats = None
+        for _, chunk in iter_chunks(images.masks):
+            part = label_stats(chunk, classes.num_classes)
+            stats = part if stats is None else stats + part
+        if stats is None:
+            stats = label_stats(torch.zeros(0, dtype=torch.long), classes.num_classes)
         where = f"{cfg.dataset}/{split}"
         problem = void_problem(where, stats, classes, cfg.max_void_fraction)
         if problem is None and evaluated and not cfg.allow_missing_classes:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 
 from ralis.errors import ConfigError
-from ralis.metrics import class_distribution
 
 
 @dataclass(frozen=True)
@@ -31,18 +30,33 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-7) -> float:
     return float((p * (p / q).log()).sum())
 
 
+def per_image_counts(masks, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Labelled pixels per class of every image: ``masks [N, H, W]`` (a tensor or a lazy one,
+    read in chunks) -> ``[N, C]`` long."""
+    from ralis.data.cache import iter_chunks
+
+    rows = []
+    for _, chunk in iter_chunks(masks):
+        n = chunk.shape[0]
+        flat = chunk.reshape(n, -1)
+        keep = (flat != ignore_index) & (flat < num_classes) & (flat >= 0)
+        offsets = torch.arange(n).unsqueeze(1) * num_classes
+        rows.append(torch.bincount((flat + offsets)[keep],
+                                   minlength=n * num_classes).view(n, num_classes))
+    return torch.cat(rows) if rows else torch.zeros(0, num_classes, dtype=torch.long)
+
+
 def make_splits(
-    masks: torch.Tensor,
-    num_classes: int,
-    ignore_index: int,
+    counts: torch.Tensor,
     state_images: int,
     dqn_train_images: int,
     pool_images: int | None,
     seed: int,
     draws: int = 200,
 ) -> Splits:
-    """Split ``masks [N, H, W]`` (the training split's ground truth) into D_S, D_T, D_V."""
-    n = masks.shape[0]
+    """Split the training split into D_S, D_T, D_V from its per-image class counts ``[N, C]``
+    (:func:`per_image_counts` of its ground truth)."""
+    n = counts.shape[0]
     need = state_images + dqn_train_images + (pool_images or 1)
     if need > n:
         raise ConfigError(
@@ -51,11 +65,8 @@ def make_splits(
         )
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=g)
-    flat = masks.view(n, -1)
-    keep = (flat != ignore_index) & (flat < num_classes) & (flat >= 0)
-    offsets = torch.arange(n).unsqueeze(1) * num_classes
-    counts = torch.bincount((flat + offsets)[keep], minlength=n * num_classes).view(n, num_classes)
-    target = class_distribution(masks, num_classes, ignore_index)
+    total = counts.sum(0).double()
+    target = total / total.sum() if total.sum() > 0 else total
     best, best_kl = None, float("inf")
     for _ in range(draws):
         cand = torch.randperm(n, generator=g)[:state_images]

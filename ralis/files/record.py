@@ -16,13 +16,16 @@ def data_hash(images_u8: torch.Tensor, masks: torch.Tensor, names: list[str]) ->
     ``images_u8 [n, 3, H, W]`` uint8, ``masks [n, H, W]`` integer ids. Two files trained on the
     same images, labels and resolution share the hash.
     """
+    from ralis.data.cache import iter_chunks
+
     h = hashlib.sha256()
     h.update("\n".join(names).encode())
-    for t in (images_u8, masks.to(torch.int64)):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{tuple(t.shape)}".encode())
-        if t.numel():
-            h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+    for x, dtype in ((images_u8, torch.uint8), (masks, torch.int64)):  # in chunks: same digest
+        h.update(f"{tuple(x.shape)}".encode())
+        for _, t in iter_chunks(x):
+            t = t.detach().cpu().to(dtype).contiguous()
+            if t.numel():
+                h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
     return h.hexdigest()
 
 

@@ -23,13 +23,15 @@ import torch
 
 from ralis.acquisition import StepContext, Timer, create_strategy
 from ralis.data.pool import RegionPool
+from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
 from ralis.labelling.formats import ExportContext, get_format
 from ralis.labelling.formats.png import write_requests_csv
 from ralis.labelling.ledger import crash_point
 from ralis.labelling.preview import write_preview
 from ralis.labelling.project import Project, now, seed_for, torch_seed
-from ralis.labelling.training import PartialMasks, load_version
+from ralis.labelling.training import load_version, partial_masks
+from ralis.loop.oracle import SparseMasks
 from ralis.models.inference import predict
 from ralis.rl.features import region_class_distribution
 
@@ -54,21 +56,14 @@ class _Protocol:
 class _Labels:
     """What the RALIS policy reads of the labels: class distributions of labelled regions."""
 
-    def __init__(self, project: Project, masks: PartialMasks) -> None:
+    def __init__(self, project: Project, masks: SparseMasks) -> None:
         self.project, self.masks = project, masks
 
     def region_distributions(self, region_ids: torch.Tensor, num_classes: int) -> torch.Tensor:
-        grid = self.project.grid
         if region_ids.numel() == 0:
             return torch.zeros(0, num_classes + 1)
-        img, row, col = grid.split(region_ids)
-        h, w = grid.region_size
-        tiles = torch.stack([self.masks[int(i)][r * h:(r + 1) * h, c * w:(c + 1) * w]
-                             for i, r, c in zip(img, row, col, strict=True)])
-        from ralis.data.regions import RegionGrid
-
-        one = RegionGrid((h, w), (h, w))
-        return region_class_distribution(tiles, one, num_classes,
+        one = RegionGrid(self.project.grid.region_size, self.project.grid.region_size)
+        return region_class_distribution(self.masks.region_tiles(region_ids), one, num_classes,
                                          self.project.classes.ignore_index)[:, 0]
 
 
@@ -132,7 +127,7 @@ def next_round(project: Project, regions: int, strategy: str, fmt: str, policy=N
     model = load_version(project, version)
     masks = None
     extras: dict = {"config": cfg, "mc_full_resolution": cfg.al.mc_full_resolution,
-                    "progress": progress}
+                    "progress": progress, "amp": cfg.train.amp}
     if "policy" in impl.needs:
         count = impl.spec.state_images
         if count > project.num_images:
@@ -141,7 +136,7 @@ def next_round(project: Project, regions: int, strategy: str, fmt: str, policy=N
         order = torch.randperm(project.num_images,
                                generator=torch.Generator().manual_seed(project.cfg.seed))
         state = _StateSet(project.images[order[:count].sort().values])
-        masks = PartialMasks(project, ledger.active_labels(ledger.labelled_ids()))
+        masks = partial_masks(project, ledger.active_labels(ledger.labelled_ids()))
         extras.update(protocol=_Protocol(project, state), oracle=_Labels(project, masks))
     ctx = StepContext(model=model, images_u8=project.images, pool=pool, grid=project.grid,
                       generator=generator, device=cfg.device,

@@ -34,6 +34,7 @@ from ralis.labelling.project import (
     torch_seed,
 )
 from ralis.loop.divergence import blame
+from ralis.loop.oracle import SparseMasks
 from ralis.loop.train import LabelledData, make_optimizer, train_pass
 from ralis.models import MODELS, check_classes, create_model, load_model, save_model
 
@@ -87,42 +88,20 @@ def load_version(project: Project, row: dict) -> torch.nn.Module:
     return net.to(project.cfg.device)
 
 
-class PartialMasks:
-    """The labels at the working resolution, ``[P, H, W]`` long, ignore outside labelled
-    regions; built only for images that have labels (indexing like a tensor)."""
-
-    def __init__(self, project: Project, labels: dict[int, np.ndarray]) -> None:
-        self.shape = torch.Size((project.num_images, *project.settings.working))
-        self.ignore = project.classes.ignore_index
-        self.masks: dict[int, torch.Tensor] = {}
-        per = project.grid.per_image
-        boxes = {r["region_id"]: r for r in project.ledger.requests()}
-        for rid, crop in labels.items():
-            img, local = divmod(rid, per)
-            mask = self.masks.get(img)
-            if mask is None:
-                mask = self.masks[img] = torch.full(tuple(project.settings.working), self.ignore,
-                                                    dtype=torch.long)
-            y0, x0, y1, x1 = region_boxes(project.grid, np.array([local]))[0].tolist()
-            b = boxes[rid]
-            part = project.native_map(img).sample(crop, y0, x0, y1, x1, b["top"], b["left"])
-            mask[y0:y1, x0:x1] = torch.from_numpy(part.astype(np.int64))
-
-    def _one(self, k: int) -> torch.Tensor:
-        m = self.masks.get(int(k))
-        return m if m is not None else torch.full(tuple(self.shape[1:]), self.ignore,
-                                                  dtype=torch.long)
-
-    def __getitem__(self, key: object) -> torch.Tensor:
-        rest: tuple = ()
-        if isinstance(key, tuple):
-            key, rest = key[0], key[1:]
-        if isinstance(key, int) or (torch.is_tensor(key) and key.dim() == 0):
-            out = self._one(int(key))
-            return out[rest] if rest else out
-        idx = key.tolist() if torch.is_tensor(key) else list(key)
-        out = torch.stack([self._one(k) for k in idx])
-        return out[(slice(None), *rest)] if rest else out
+def partial_masks(project: Project, labels: dict[int, np.ndarray]) -> SparseMasks:
+    """The labels at the working resolution, as the network trains on them: ``[P, H, W]``
+    long, ignore outside labelled regions (only the labelled regions are held)."""
+    masks = SparseMasks(project.num_images, tuple(project.settings.working),
+                        project.classes.ignore_index)
+    per = project.grid.per_image
+    boxes = {r["region_id"]: r for r in project.ledger.requests()}
+    for rid in sorted(labels):
+        img, local = divmod(rid, per)
+        y0, x0, y1, x1 = region_boxes(project.grid, np.array([local]))[0].tolist()
+        b = boxes[rid]
+        part = project.native_map(img).sample(labels[rid], y0, x0, y1, x1, b["top"], b["left"])
+        masks.add(rid, img, y0, x0, torch.from_numpy(part.astype(np.int64)))
+    return masks
 
 
 def _load_state(project: Project, version: int, model: torch.nn.Module):
@@ -159,7 +138,7 @@ def train_version(project: Project, epochs: int = 1, progress: bool = True, say=
     optimizer, scheduler = _load_state(project, last["version"], model)
     new_ids = [r for r in labelled if r in new_set]  # request order, as simulate's steps
     ids = torch.tensor(new_ids if cfg.al.train_on_new_only else labelled, dtype=torch.long)
-    data = LabelledData(project.images, PartialMasks(project, ledger.active_labels(labelled)),
+    data = LabelledData(project.images, partial_masks(project, ledger.active_labels(labelled)),
                         project.grid, project.classes.ignore_index)
     losses = []
     with blame(f"train.lr={cfg.train.lr:g}"):

@@ -28,7 +28,7 @@ from ralis.loop.pretrain import finished_model, record_model, save_trained, trai
 from ralis.loop.rundir import Run, RunDirError, has_run, open_run
 from ralis.loop.session import git_revision, set_threads, step_seed
 from ralis.loop.train import LabelledData, evaluate, make_optimizer, train_pass
-from ralis.metrics import class_distribution, distribution_entropy, mean_iou
+from ralis.metrics import distribution_entropy, mean_iou
 from ralis.models import load_model
 from ralis.progress import progress_bar
 from ralis.rl.dqn import dqn_update, epsilon_schedule, linear_epsilon, select_actions, sync_target
@@ -117,7 +117,8 @@ class AgentTrainer:
     def reward_miou(self, model: torch.nn.Module) -> float:
         p = self.proto
         return mean_iou(evaluate(model, p.reward.images_u8, p.reward.masks, p.num_classes,
-                                 p.ignore_index, self.cfg.train.eval_batch_size, self.cfg.device))
+                                 p.ignore_index, self.cfg.train.eval_batch_size, self.cfg.device,
+                                 self.cfg.train.amp))
 
     # --- persistence ------------------------------------------------------------------------
     def save(self) -> None:
@@ -272,8 +273,7 @@ class AgentTrainer:
                 sync_target(self.policy, self.target)
             if pool.num_labelled < budget:
                 pools, state, feats = next_pools, next_state, next_feats
-        dist = class_distribution(images.masks[pool.label_mask()], proto.num_classes,
-                                  proto.ignore_index)
+        dist = oracle.labelled_distribution(proto.num_classes)
         row = {
             "episode": ep, "return": total_return, "final_miou": miou,
             "start_miou": self.start_miou, "epsilon": epsilon,

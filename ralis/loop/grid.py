@@ -9,6 +9,9 @@ Layout of the grid directory::
     results.csv        one row per strategy x seed x budget (rewritten after every cell)
 
 Every cell resumes: finished cells are skipped and interrupted ones continue where they stopped.
+The cells run one at a time in this process, or side by side in a local process pool or on a Ray
+cluster (:mod:`ralis.loop.executors`); the driver holds the grid folder's lock, checks every
+cell's settings before any work and rewrites ``results.csv`` after each finished cell.
 """
 
 from __future__ import annotations
@@ -18,23 +21,31 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from ralis.config import MACHINE_FIELDS, ALConfig, RunConfig, config_diff, load_config
 from ralis.data.protocol import load_protocol
-from ralis.errors import ConfigError
-from ralis.loop.agent import train_agent
-from ralis.loop.pretrain import pretrain, upper_bound
+from ralis.errors import ConfigError, RalisError
+from ralis.loop.executors import Cell, Executor, SequentialExecutor, Task, run_cells
+from ralis.loop.pretrain import MODEL_NAME
 from ralis.loop.rundir import lock_dir, prepare_dir, unlock_dir
-from ralis.loop.simulate import simulate
 
 console = Console(stderr=True)
 
-__all__ = ["MACHINE_FIELDS", "FINAL_TRAINING_FIELDS", "check_reuse", "finished", "run_grid"]
+__all__ = ["MACHINE_FIELDS", "FINAL_TRAINING_FIELDS", "GridError", "check_reuse", "finished",
+           "grid_cells", "run_grid"]
 FINAL_TRAINING_FIELDS = (  # read only by the final training at each budget
     "train.final_lr", "train.final_from", "train.final_with_start_set",
     "train.final_samples_per_epoch", "train.final_schedule", "train.final_epochs",
     "train.final_patience",
 )
+
+THETA0_IGNORE = ("seed", "preset", *MACHINE_FIELDS, *FINAL_TRAINING_FIELDS, "al", "agent",
+                 "train.lr")  # θ0 reads none of these
+AGENT_IGNORE = ("seed", "preset", *MACHINE_FIELDS, *FINAL_TRAINING_FIELDS,
+                *(f"al.{f.name}" for f in fields(ALConfig) if f.name != "regions_per_step"))
+"""The agent's game reads K (``al.regions_per_step``) and nothing else of ``al``."""
+UPPER_IGNORE = (*FINAL_TRAINING_FIELDS, "preset", "al", "agent", "train.lr")
 
 
 def check_reuse(run_dir: Path, cfg: RunConfig, command: str, ignore: tuple[str, ...] = ()) -> None:
@@ -74,6 +85,16 @@ def finished(run_dir: Path, budgets: tuple[int, ...]) -> bool:
     return set(budgets) <= done
 
 
+class GridError(RalisError):
+    """Some cells of the grid failed; ``failures`` maps each one's name to its one-line error.
+    ``results.csv`` holds the cells that finished."""
+
+    def __init__(self, message: str, failures: dict[str, str], csv_path: Path) -> None:
+        super().__init__(message)
+        self.failures = failures
+        self.csv_path = csv_path
+
+
 def run_grid(
     cfg: RunConfig,
     out: Path,
@@ -82,76 +103,110 @@ def run_grid(
     agent_seeds: list[int] | None = None,
     upper: bool = True,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> Path:
     """Run every missing cell of the grid and return the path of ``results.csv``.
 
     The grid folder is locked for the run (a second ``ralis benchmark`` on it is refused);
-    every cell locks its own run directory.
+    every cell locks its own run directory. ``executor`` runs the cells (default: one at a time
+    in this process); see :mod:`ralis.loop.executors`. A cell that fails does not stop the
+    others: once they finished, :class:`GridError` lists the failures (``results.csv`` then
+    holds the cells that finished).
     """
     out = prepare_dir(Path(out))
     if not seeds:
         raise ConfigError("--seeds needs at least one seed")
     lock_dir(out, "benchmark")
     try:
-        return _run_grid(cfg, out, strategies, seeds, agent_seeds, upper, progress)
+        return _run_grid(cfg, out, strategies, seeds, agent_seeds, upper, progress, executor)
     finally:
         unlock_dir(out)
 
 
+def grid_cells(cfg: RunConfig, out: Path, strategies: list[str], seeds: list[int],
+               agent_seeds: list[int] | None = None, upper: bool = True,
+               upper_first: bool = False) -> list[Cell]:
+    """The grid's cells in the order they start when ready: θ0, the agents (when ``ralis`` is
+    among the strategies), every strategy x seed, the upper bound (right after the agents with
+    ``upper_first``, so that a pool starts the longest cell early). Run directories are
+    absolute: workers may start elsewhere."""
+    out = Path(out).absolute()
+    theta0 = Cell("theta0", "pretrain", cfg, out / "theta0", THETA0_IGNORE)
+    agent_seeds = agent_seeds or seeds[:1]
+    agents = [Cell(f"agent-s{s}", "agent", replace(cfg, seed=s), out / f"agent-s{s}",
+                   AGENT_IGNORE) for s in agent_seeds] if "ralis" in strategies else []
+    runs = []
+    for seed in seeds:
+        for strategy in strategies:
+            needs, policy, agent = ("theta0",), None, ("agent",)  # baselines never read `agent`
+            if strategy == "ralis":
+                s = seed if seed in agent_seeds else agent_seeds[0]
+                needs, policy, agent = ("theta0", f"agent-s{s}"), (
+                    out / f"agent-s{s}" / "policy.safetensors"), ()
+            runs.append(Cell(f"{strategy}-s{seed}", "simulate", replace(cfg, seed=seed),
+                             out / f"{strategy}-s{seed}", ("preset", *agent), strategy,
+                             pretrained=out / "theta0" / MODEL_NAME, policy=policy, needs=needs))
+    full = [Cell("full", "upper", replace(cfg, seed=seeds[0]), out / "full", UPPER_IGNORE)
+            ] if upper else []
+    return [theta0, *agents, *full, *runs] if upper_first else [theta0, *agents, *runs, *full]
+
+
 def _run_grid(cfg: RunConfig, out: Path, strategies: list[str], seeds: list[int],
-              agent_seeds: list[int] | None, upper: bool, progress: bool) -> Path:
+              agent_seeds: list[int] | None, upper: bool, progress: bool,
+              executor: Executor | None) -> Path:
     from ralis.report import collect, write_csv
 
-    shared = ("seed", "preset", *MACHINE_FIELDS, *FINAL_TRAINING_FIELDS)
-    theta0_ignore = (*shared, "al", "agent", "train.lr")
-    # the game reads K (al.regions_per_step) and nothing else of `al`
-    agent_ignore = (*shared, *(f"al.{f.name}" for f in fields(ALConfig)
-                               if f.name != "regions_per_step"))
-    check_reuse(out / "theta0", cfg, "pretrain", theta0_ignore)
-    for s in agent_seeds or seeds[:1]:
-        check_reuse(out / f"agent-s{s}", cfg, "train-agent", agent_ignore)
-    for seed in seeds:
-        for strategy in strategies:
-            agent = () if strategy == "ralis" else ("agent",)  # baselines never read it
-            check_reuse(out / f"{strategy}-s{seed}", cfg, f"simulate:{strategy}",
-                        ("seed", "preset", *MACHINE_FIELDS, *agent))
-    proto = load_protocol(cfg.data, progress)
-    theta0 = pretrain(cfg, out / "theta0", resume=True, progress=progress, proto=proto,
-                      ignore=theta0_ignore)
-    agent_seeds = agent_seeds or seeds[:1]
-    policies: dict[int, Path] = {}
-    if "ralis" in strategies:
-        for s in agent_seeds:
-            agent_dir = out / f"agent-s{s}"
-            console.print(f"[bold]agent[/bold] seed {s} -> {agent_dir}")
-            train_agent(replace(cfg, seed=s), agent_dir, resume=True, progress=progress,
-                        proto=proto, ignore=agent_ignore)
-            policies[s] = agent_dir / "policy.safetensors"
-    run_dirs = []
+    parallel = executor is not None and not isinstance(executor, SequentialExecutor)
+    cells = grid_cells(cfg, out, strategies, seeds, agent_seeds, upper, upper_first=parallel)
+    # settings are checked before any work, whichever executor will run which cell
+    for cell in cells:  # (the bound is checked when its cell opens)
+        command = {"pretrain": "pretrain", "agent": "train-agent",
+                   "simulate": f"simulate:{cell.strategy}"}.get(cell.kind)
+        if command is not None:
+            check_reuse(cell.run_dir, cfg, command, ("seed", *MACHINE_FIELDS, *cell.ignore))
+    proto = load_protocol(cfg.data, progress)  # bad data fails here, before any cell starts
+    if executor is None:
+        executor = SequentialExecutor(progress=progress, proto=proto)
+    elif isinstance(executor, SequentialExecutor) and executor.proto is None:
+        executor.proto = proto
+    if parallel:
+        console.print(f"{len(cells)} cells on {executor.describe()}")
+    order = [c.name for c in cells if c.kind == "simulate"] + (["full"] if upper else [])
+    finished_ok: set[str] = set()
+    out_abs = Path(out).absolute()
 
     def table() -> Path:
-        theta0_dir = out / "theta0" if (out / "theta0" / "metrics.json").exists() else None
-        return write_csv(collect([d for d in run_dirs if (d / "results.json").exists()],
-                                 base=out, theta0_dir=theta0_dir), out / "results.csv")
+        theta0_dir = out_abs / "theta0"
+        theta0_dir = theta0_dir if (theta0_dir / "metrics.json").exists() else None
+        dirs = [out_abs / n for n in order if n in finished_ok]
+        return write_csv(collect([d for d in dirs if (d / "results.json").exists()],
+                                 base=out_abs, theta0_dir=theta0_dir), out / "results.csv")
 
-    for seed in seeds:
-        for strategy in strategies:
-            run_dir = out / f"{strategy}-s{seed}"
-            run_dirs.append(run_dir)
-            kwargs = {}
-            if strategy == "ralis":
-                kwargs["policy"] = policies.get(seed, policies[agent_seeds[0]])
-            if not finished(run_dir, cfg.al.budgets):
-                console.print(f"[bold]{strategy}[/bold] seed {seed} -> {run_dir}")
-            # a finished cell is opened too: its record is checked and its views rewritten
-            agent = () if strategy == "ralis" else ("agent",)
-            simulate(replace(cfg, seed=seed), strategy, run_dir, pretrained=theta0, resume=True,
-                     progress=progress, strategy_kwargs=kwargs, proto=proto,
-                     ignore=("preset", *agent))
-            table()
-    if upper:
-        upper_bound(replace(cfg, seed=seeds[0]), out / "full", resume=True, progress=progress,
-                    proto=proto, ignore=(*FINAL_TRAINING_FIELDS, "preset", "al", "agent",
-                                         "train.lr"))
-        run_dirs.append(out / "full")
-    return table()
+    def on_start(cell: Cell) -> None:
+        if cell.kind == "simulate" and finished(cell.run_dir, cfg.al.budgets):
+            return  # opened too (its record checked, its views rewritten), but nothing to say
+        what = {"pretrain": "θ0", "agent": f"agent seed {cell.cfg.seed}",
+                "upper": "upper bound", "simulate": f"{cell.strategy} seed {cell.cfg.seed}"}
+        console.print(f"[bold]{what[cell.kind]}[/bold] -> {cell.run_dir}")
+
+    def on_done(task: Task) -> None:
+        if task.error is not None:
+            if task.detail:  # an unexpected error (a bug?): its traceback
+                console.print(task.detail.rstrip(), markup=False, highlight=False,
+                              soft_wrap=True)
+            console.print(f"[red]failed[/red] {task.cell.name}: {escape(task.error)}",
+                          highlight=False, soft_wrap=True)
+        else:
+            finished_ok.add(task.cell.name)
+            if parallel:
+                console.print(f"done {task.cell.name}", highlight=False)
+        table()
+
+    failures = run_cells(cells, executor, on_start, on_done)
+    csv_path = table()
+    if failures:
+        shown = "; ".join(f"{k}: {v}" for k, v in failures.items())
+        raise GridError(f"{len(failures)} of {len(cells)} cells failed ({shown}); {csv_path} "
+                        "holds the cells that finished; fix the cause and rerun the same "
+                        "command to resume", failures, csv_path)
+    return csv_path

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ralis.config import RunConfig
+from ralis.data.cache import concat_rows
 from ralis.data.protocol import ImageSet, Protocol, load_protocol
 from ralis.files.record import data_record
 from ralis.files.safe import file_digest
@@ -31,7 +32,7 @@ def build_model(cfg: RunConfig, num_classes: int) -> torch.nn.Module:
 
 
 def _cat(*sets: ImageSet) -> ImageSet:
-    return ImageSet(torch.cat([s.images_u8 for s in sets]), torch.cat([s.masks for s in sets]),
+    return ImageSet(concat_rows([s.images_u8 for s in sets]), concat_rows([s.masks for s in sets]),
                     [n for s in sets for n in s.names])
 
 
@@ -53,7 +54,8 @@ def train_supervised(
 
     def val(m: torch.nn.Module) -> float:
         return mean_iou(evaluate(m, proto.reward.images_u8, proto.reward.masks, proto.num_classes,
-                                 proto.ignore_index, cfg.train.eval_batch_size, cfg.device))
+                                 proto.ignore_index, cfg.train.eval_batch_size, cfg.device,
+                                 cfg.train.amp))
 
     resume_from, checkpoint = None, None
     if run is not None:
@@ -77,7 +79,7 @@ def _fit_and_test(cfg, proto, train_set, model, opt, sched, data, all_regions, v
                  progress=progress, hint=f"train.pretrain_lr={cfg.train.pretrain_lr:g}",
                  checkpoint=checkpoint, resume_from=resume_from)
     conf = evaluate(model, proto.test.images_u8, proto.test.masks, proto.num_classes,
-                    proto.ignore_index, cfg.train.eval_batch_size, cfg.device)
+                    proto.ignore_index, cfg.train.eval_batch_size, cfg.device, cfg.train.amp)
     iou = iou_per_class(conf)
     metrics = {
         "val_miou": result.best_miou, "best_epoch": result.best_epoch, "epochs": result.epochs,

@@ -16,6 +16,7 @@ import torch
 
 from ralis.acquisition import StepContext, Strategy, Timer, create_strategy
 from ralis.config import RunConfig
+from ralis.data.cache import concat_rows
 from ralis.data.pool import RegionPool
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import ConfigError, first_line
@@ -27,7 +28,7 @@ from ralis.loop.pretrain import pretrain
 from ralis.loop.rundir import Run, RunDirError, has_run, open_run
 from ralis.loop.session import git_revision, set_threads, step_seed
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer, train_pass
-from ralis.metrics import class_distribution, distribution_entropy, iou_per_class, mean_iou
+from ralis.metrics import distribution_entropy, iou_per_class, mean_iou
 from ralis.models import check_classes, load_model
 from ralis.progress import progress_bar
 
@@ -48,7 +49,7 @@ def check_budgets(cfg: RunConfig, pool_regions: int, pool_images: int) -> None:
 
 def miou_on(model, images, proto: Protocol, cfg: RunConfig) -> tuple[float, torch.Tensor]:
     conf = evaluate(model, images.images_u8, images.masks, proto.num_classes, proto.ignore_index,
-                    cfg.train.eval_batch_size, cfg.device)
+                    cfg.train.eval_batch_size, cfg.device, cfg.train.amp)
     return mean_iou(conf), conf
 
 
@@ -147,7 +148,8 @@ class Simulation:
             grid=self.proto.grid, generator=generator, device=self.cfg.device,
             batch_size=self.cfg.train.eval_batch_size, mc_samples=self.cfg.al.mc_samples,
             timer=timer, extras={"protocol": self.proto, "oracle": self.oracle, "config": self.cfg,
-                                 "mc_full_resolution": self.cfg.al.mc_full_resolution},
+                                 "mc_full_resolution": self.cfg.al.mc_full_resolution,
+                    "amp": self.cfg.train.amp},
         )
         return self.strategy.select(pools, ctx)
 
@@ -163,8 +165,8 @@ class Simulation:
             return data, ids
         dt = self.proto.dqn_train
         offset = len(dt) * self.proto.grid.per_image
-        data = LabelledData(torch.cat([dt.images_u8, data.images_u8]),
-                            torch.cat([dt.masks, data.masks]), data.grid, data.ignore_index)
+        data = LabelledData(concat_rows([dt.images_u8, data.images_u8]),
+                            concat_rows([dt.masks, data.masks]), data.grid, data.ignore_index)
         return data, torch.cat([torch.arange(offset), ids + offset])
 
     def do_step(self, n: int) -> dict:
@@ -270,9 +272,7 @@ class Simulation:
         )
         test_miou, conf = miou_on(model, proto.test, proto, cfg)
         iou = iou_per_class(conf)
-        dist = class_distribution(
-            proto.pool.masks[self.pool.label_mask()], proto.num_classes, proto.ignore_index
-        )
+        dist = self.oracle.labelled_distribution(proto.num_classes)
         region_px = budget * proto.grid.region_pixels
         total_px = len(proto.pool) * proto.pool.images_u8.shape[-2] * proto.pool.images_u8.shape[-1]
         row = {

@@ -15,6 +15,7 @@ from ralis.data.base import normalize
 from ralis.data.regions import RegionGrid
 from ralis.loop.divergence import check_loss, check_outputs, check_weights
 from ralis.metrics import confusion_matrix
+from ralis.precision import autocast
 from ralis.progress import progress_bar
 
 
@@ -95,19 +96,23 @@ def train_pass(
             continue
         if x.shape[0] == 1:  # BatchNorm needs two samples: add the mirrored crop
             x, y = torch.cat([x, x.flip(-1)]), torch.cat([y, y.flip(-1)])
-        x, y = x.to(device), y.to(device)
-        loss = nn.functional.cross_entropy(model(x), y, ignore_index=data.ignore_index)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, cfg.amp):
+            logits = model(x)
+        loss = nn.functional.cross_entropy(logits.float(), y, ignore_index=data.ignore_index)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        value = loss.item()
-        check_loss(value, "in a training pass", hint)
         optimizer.step()
-        losses.append(value)
-    if losses:
-        check_weights(model, "in a training pass", hint)
-    return sum(losses) / len(losses) if losses else math.nan
+        losses.append(loss.detach())
+    if not losses:
+        return math.nan
+    values = torch.stack(losses).tolist()  # one host sync per pass, not one per SGD step
+    for value in values:
+        check_loss(value, "in a training pass", hint)
+    check_weights(model, "in a training pass", hint)
+    return sum(values) / len(values)
 
 
 @torch.no_grad()
@@ -119,17 +124,23 @@ def evaluate(
     ignore_index: int,
     batch_size: int = 16,
     device: str = "cpu",
+    amp: bool = False,
 ) -> torch.Tensor:
-    """Dataset-level confusion matrix ``[C, C]`` of ``model`` on full images."""
+    """Dataset-level confusion matrix ``[C, C]`` of ``model`` on full images (accumulated on
+    ``device``; one host sync at the end)."""
     model.eval()
-    conf = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
+    finite = torch.ones((), dtype=torch.bool, device=device)
     for start in range(0, images_u8.shape[0], batch_size):
-        x = normalize(images_u8[start : start + batch_size]).to(device)
-        logits = model(x)
-        check_outputs(logits, "on the evaluation images")
-        pred = logits.argmax(1).cpu()
-        conf += confusion_matrix(pred, masks[start : start + batch_size], num_classes, ignore_index)
-    return conf
+        x = normalize(images_u8[start : start + batch_size]).to(device, non_blocking=True)
+        with autocast(device, amp):
+            logits = model(x)
+        finite &= torch.isfinite(logits).all()
+        target = masks[start : start + batch_size].to(device, non_blocking=True)
+        conf += confusion_matrix(logits.argmax(1), target, num_classes, ignore_index)
+    if not bool(finite):
+        check_outputs(torch.tensor(float("nan")), "on the evaluation images")
+    return conf.cpu()
 
 
 def one_region_per_image(region_ids: torch.Tensor, per_image: int, generator: torch.Generator

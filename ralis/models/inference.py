@@ -10,6 +10,7 @@ from torch import nn
 
 from ralis.data.base import normalize
 from ralis.models import supports_shared_features
+from ralis.precision import autocast
 from ralis.uncertainty import entropy_from_logits, pixel_entropy
 
 
@@ -28,14 +29,17 @@ def _batches(n: int, batch_size: int):
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, images_u8: torch.Tensor, batch_size: int = 16, device: str = "cpu"
+    model: nn.Module, images_u8: torch.Tensor, batch_size: int = 16, device: str = "cpu",
+    amp: bool = False,
 ) -> Prediction:
-    """``images_u8 [n, 3, H, W]`` -> :class:`Prediction` (eval mode, no grad, one forward each)."""
+    """``images_u8 [n, 3, H, W]`` -> :class:`Prediction` (eval mode, no grad, one forward each;
+    ``amp``: the network in bf16, softmax and entropy in float32)."""
     model.eval()
     preds, ents = [], []
     for sl in _batches(images_u8.shape[0], batch_size):
-        logits = model(normalize(images_u8[sl]).to(device))
-        probs, ent = entropy_from_logits(logits)
+        with autocast(device, amp):
+            logits = model(normalize(images_u8[sl]).to(device, non_blocking=True))
+        probs, ent = entropy_from_logits(logits.float())
         preds.append(probs.argmax(1).cpu())
         ents.append(ent.cpu())
     return Prediction(torch.cat(preds), torch.cat(ents))
@@ -80,6 +84,7 @@ def bald_map(
     batch_size: int = 16,
     device: str = "cpu",
     full_resolution: bool = False,
+    amp: bool = False,
 ) -> torch.Tensor:
     """BALD per pixel from ``samples`` MC-dropout passes: ``[n, 3, H, W]`` -> ``[n, H, W]``.
 
@@ -96,9 +101,10 @@ def bald_map(
     shared = supports_shared_features(model)
     out = []
     for sl in _batches(images_u8.shape[0], batch_size):
-        x = normalize(images_u8[sl]).to(device)
+        x = normalize(images_u8[sl]).to(device, non_blocking=True)
         size = tuple(x.shape[-2:])
-        feats = model.forward_features(x) if shared else None
+        with autocast(device, amp):
+            feats = model.forward_features(x) if shared else None
         head_size = size if (full_resolution or not shared) else tuple(feats.shape[-2:])
         if not shared:
             _set_dropout(model, True)
@@ -106,12 +112,13 @@ def bald_map(
         masks = (dropout_masks(feats.shape, float(getattr(model, "dropout_p", 0.5)), samples,
                                feats.device) if shared else None)
         for _ in range(samples):
-            if shared:
-                logits = model.forward_head(feats, head_size, mc_dropout=True,
-                                            keep_mask=next(masks))
-            else:
-                logits = model(x)
-            probs, ent = entropy_from_logits(logits)
+            with autocast(device, amp):
+                if shared:
+                    logits = model.forward_head(feats, head_size, mc_dropout=True,
+                                                keep_mask=next(masks))
+                else:
+                    logits = model(x)
+            probs, ent = entropy_from_logits(logits.float())
             mean_probs = probs if mean_probs is None else mean_probs.add_(probs)
             mean_entropy = ent if mean_entropy is None else mean_entropy.add_(ent)
         if not shared:

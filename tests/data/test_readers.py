@@ -396,3 +396,21 @@ def test_a_reader_refuses_an_impossible_resolution(tmp_path, resolution):
     describe(tmp_path)
     with pytest.raises(ConfigError, match="integer sides 1..16384"):
         create_dataset("folder", "train", root=tmp_path, resolution=resolution)
+
+
+def test_cityscapes_reward_split_is_200_train_images_apart_from_the_rest(tmp_path):
+    from ralis.data.cityscapes import split_pairs
+
+    for k in range(205):
+        city = ("aachen", "bremen")[k % 2]
+        stem = f"{city}_{k:06d}_000019"
+        img = tmp_path / "leftImg8bit" / "train" / city / f"{stem}_leftImg8bit.png"
+        mask = tmp_path / "gtFine" / "train" / city / f"{stem}_gtFine_labelIds.png"
+        for p in (img, mask):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.touch()  # names are enough: the split is drawn from the sorted file list
+    dr, rest = split_pairs(tmp_path, "dr"), split_pairs(tmp_path, "train-dr")
+    train = split_pairs(tmp_path, "train")
+    assert (len(dr), len(rest)) == (200, 5)
+    assert sorted(dr + rest) == sorted(train) and not set(dr) & set(rest)
+    assert split_pairs(tmp_path, "dr") == dr  # fixed, not random per call

@@ -14,7 +14,7 @@ from ralis.labelling.annotator import answer_round
 from ralis.labelling.importing import import_file
 from ralis.labelling.project import init_project, open_project
 from ralis.labelling.rounds import next_round
-from ralis.labelling.training import PartialMasks, load_version, train_version
+from ralis.labelling.training import load_version, partial_masks, train_version
 from ralis.loop.simulate import miou_on, simulate
 from ralis.loop.store import RunStore
 from tests.labelling.conftest import (
@@ -64,7 +64,7 @@ def run_project(tmp: Path, cfg, proto, images: Path, classes: Path, theta0: Path
             train_version(p, say=quiet)
             model = load_version(p, p.ledger.latest_model())
             val[r] = miou_on(model, proto.reward, proto, cfg)[0]
-            masks = PartialMasks(p, p.ledger.active_labels())
+            masks = partial_masks(p, p.ledger.active_labels())
     return {"ids": ids, "val": val, "model": model.state_dict(), "masks": masks, "root": root}
 
 

@@ -47,7 +47,7 @@ def test_training_set_with_start_set(tiny_cfg, tiny_proto, tiny_theta0, tmp_path
     assert data.images_u8.shape[0] == n_dt + len(tiny_proto.pool)
     assert ids.tolist() == list(range(n_dt * per)) + [n_dt * per + 3, n_dt * per + 17]
     assert torch.equal(data.masks[:n_dt], tiny_proto.dqn_train.masks)  # D_T fully labelled
-    assert torch.equal(data.masks[n_dt:], sim.oracle.partial_masks)
+    assert torch.equal(data.masks[n_dt:], sim.oracle.partial_masks[:])
     sim.store.close()
     plain = Simulation(tiny_cfg, "random", tmp_path / "p", tiny_proto, model, progress=False)
     plain._label(torch.tensor([3, 17]), 1)

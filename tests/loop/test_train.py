@@ -33,7 +33,7 @@ def test_oracle_reveals_only_labelled_regions_and_enforces_budget():
     gt[0, 0, 0] = 9  # a void pixel
     oracle = Oracle(gt, grid, ignore_index=9, budget=3)
     oracle.label(torch.tensor([0, 5]))
-    revealed = oracle.partial_masks != 9
+    revealed = oracle.partial_masks[:] != 9
     assert revealed.sum() == 8 - 1
     assert torch.equal(oracle.partial_masks[1, :2, 2:], gt[1, :2, 2:])
     dist = oracle.region_distributions(torch.tensor([0]), 3)

@@ -1,0 +1,275 @@
+"""Images and masks at the working resolution, on disk, read lazily.
+
+A split is decoded once per (dataset, split, resolution, reader settings, source files) into two
+files of fixed-size records under the cache folder (``data.cache_dir``, else ``$RALIS_CACHE_DIR``,
+else ``~/.cache/ralis``): ``images.u8`` (uint8 ``[3, H, W]`` per image) and ``masks.u8`` (uint8,
+or uint16 when an id or the ignore index is above 255, ``[H, W]`` per image), with ``meta.json``.
+The folder's name is a content key: the reader, its settings and every source file's path, size
+and modification time, so a changed dataset is decoded again, never read stale. A build writes to
+temporary files and renames them when complete, under a lock, so two processes never read half a
+cache and a crashed build starts over.
+
+:class:`LazyTensor` reads records on demand with ``os.pread`` (no memory map: resident memory does
+not grow with the images touched). It indexes like the tensor it stands for (an int, a slice, a
+1-D index tensor or list, optionally followed by more indices) and returns torch tensors; masks
+come back as ``int64``. :meth:`LazyTensor.take` makes a view on some rows (no copy), and
+:class:`Concat` puts views end to end (D_T before the pool in the final training).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ralis.errors import ConfigError, DataError
+
+CACHE_FORMAT = 1
+CHUNK_BYTES = 32 << 20  # streaming reads (hashes, statistics): chunks of about this size as read
+
+
+def default_cache_root(configured: str | None = None) -> Path:
+    if configured:
+        return Path(configured).expanduser()
+    env = os.environ.get("RALIS_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ralis"
+
+
+class LazyTensor:
+    """A ``[N, *record]`` tensor whose rows live in a file of fixed-size records.
+
+    ``rows``: which file records the rows are (a view after :meth:`take`); ``out``: the torch
+    dtype returned (masks are stored as uint8/uint16 and read as ``int64``)."""
+
+    def __init__(self, path: Path, record: tuple[int, ...], stored: np.dtype, count: int,
+                 out: torch.dtype, rows: np.ndarray | None = None) -> None:
+        self.path = Path(path)
+        self.record = tuple(int(v) for v in record)
+        self.stored = np.dtype(stored)
+        self.count = int(count)
+        self.out = out
+        self.rows = np.arange(count, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        self.nbytes_record = int(np.prod(self.record)) * self.stored.itemsize
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.rows), *self.record))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.out
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def take(self, indices: Sequence[int] | torch.Tensor | np.ndarray) -> LazyTensor:
+        """A view on rows ``indices`` (nothing is read)."""
+        idx = np.asarray(indices.tolist() if torch.is_tensor(indices) else indices, np.int64)
+        return LazyTensor(self.path, self.record, self.stored, self.count, self.out,
+                          self.rows[idx])
+
+    def read(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Rows ``indices`` as stored: ``[n, *record]`` numpy (consecutive records in one read)."""
+        recs = self.rows[np.asarray(indices, np.int64)]
+        out = np.empty((len(recs), *self.record), dtype=self.stored)
+        flat = out.reshape(len(recs), -1).view(np.uint8)
+        size = self.nbytes_record
+        with open(self.path, "rb") as f:
+            fd = f.fileno()
+            k = 0
+            while k < len(recs):
+                run = 1
+                while k + run < len(recs) and recs[k + run] == recs[k] + run:
+                    run += 1
+                data = os.pread(fd, size * run, int(recs[k]) * size)
+                if len(data) != size * run:
+                    raise DataError(f"{self.path} is truncated; delete the folder "
+                                    f"{self.path.parent} and run again to rebuild the cache")
+                flat[k:k + run] = np.frombuffer(data, np.uint8).reshape(run, size)
+                k += run
+        return out
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(array)
+        return t.to(self.out) if t.dtype != self.out else t
+
+    def __getitem__(self, key: object) -> torch.Tensor:
+        rest: tuple = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        single = isinstance(key, int | np.integer) or (torch.is_tensor(key) and key.dim() == 0)
+        if single:
+            i = int(key)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"index {i} out of range for {len(self)} rows")
+            batch = self._tensor(self.read([i % len(self)]))[0]
+            return batch[rest] if rest else batch
+        if isinstance(key, slice):
+            idx = np.arange(len(self))[key]
+        elif torch.is_tensor(key) and key.dtype == torch.bool:
+            idx = key.nonzero().squeeze(1).numpy()
+        else:
+            idx = np.asarray(key.tolist() if torch.is_tensor(key) else key, np.int64).reshape(-1)
+        batch = self._tensor(self.read(idx))
+        return batch[(slice(None), *rest)] if rest else batch
+
+    def chunks(self, rows: int | None = None):
+        """Yield ``(start, tensor)`` over all rows in chunks of about :data:`CHUNK_BYTES` (as
+        returned, e.g. int64 masks)."""
+        out_row = int(np.prod(self.record)) * torch.empty((), dtype=self.out).element_size()
+        step = rows or max(1, CHUNK_BYTES // max(1, out_row))
+        for start in range(0, len(self), step):
+            yield start, self[start:start + step]
+
+
+class Concat:
+    """Row-wise concatenation of tensors and :class:`LazyTensor` views, indexed like one."""
+
+    def __init__(self, parts: Sequence) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((int(self.offsets[-1]), *tuple(self.parts[0].shape[1:])))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.parts[0].dtype
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, key: object) -> torch.Tensor:
+        rest: tuple = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        if isinstance(key, int | np.integer) or (torch.is_tensor(key) and key.dim() == 0):
+            i = int(key) % len(self)
+            part = int(np.searchsorted(self.offsets, i, side="right")) - 1
+            row = self.parts[part][i - int(self.offsets[part])]
+            return row[rest] if rest else row
+        idx = (np.arange(len(self))[key] if isinstance(key, slice)
+               else np.asarray(key.tolist() if torch.is_tensor(key) else key, np.int64))
+        rows = [self[int(i)] for i in idx]
+        out = torch.stack(rows) if rows else torch.zeros((0, *self.shape[1:]), dtype=self.dtype)
+        return out[(slice(None), *rest)] if rest else out
+
+
+def is_lazy(x: object) -> bool:
+    """Anything that indexes like a tensor without being one (read on demand)."""
+    return not torch.is_tensor(x)
+
+
+def take_rows(x, indices):
+    """Rows ``indices`` of a tensor (a copy) or of a lazy tensor (a view)."""
+    if isinstance(x, LazyTensor):
+        return x.take(indices)
+    idx = torch.as_tensor(list(indices) if not torch.is_tensor(indices) else indices,
+                          dtype=torch.long)
+    return x[idx]
+
+
+def concat_rows(parts: Sequence):
+    """``torch.cat`` for tensors; a :class:`Concat` view when any part is lazy (a
+    :class:`LazyTensor`, the oracle's sparse masks, ...)."""
+    if any(is_lazy(p) for p in parts):
+        return Concat(parts)
+    return torch.cat(list(parts))
+
+
+def iter_chunks(x, rows: int | None = None):
+    """Yield ``(start, tensor)`` chunks of rows of a tensor or lazy tensor."""
+    if isinstance(x, LazyTensor):
+        yield from x.chunks(rows)
+        return
+    if isinstance(x, Concat):
+        for part, offset in zip(x.parts, x.offsets, strict=False):
+            for start, chunk in iter_chunks(part, rows):
+                yield int(offset) + start, chunk
+        return
+    n = len(x)
+    if n == 0:
+        return
+    per_row = max(1, int(np.prod(tuple(x.shape[1:]))) * x.element_size()) if torch.is_tensor(
+        x) else 1
+    step = rows or max(1, CHUNK_BYTES // per_row)
+    for start in range(0, n, step):
+        yield start, x[start:start + step]
+
+
+# ------------------------------------------------------------------------------------ building
+def mask_dtype(num_classes: int, ignore_index: int) -> np.dtype:
+    return np.dtype(np.uint8 if max(num_classes - 1, ignore_index) < 256 else np.uint16)
+
+
+def cache_key(parts: dict) -> str:
+    text = json.dumps({"format": CACHE_FORMAT, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def build_split(folder: Path, count: int, size: tuple[int, int], stored_mask: np.dtype,
+                load: Callable[[int], tuple[torch.Tensor, torch.Tensor]], names: list[str],
+                key_parts: dict, progress: Callable | None = None) -> tuple[LazyTensor, LazyTensor]:
+    """Decode ``count`` samples with ``load(i) -> (image uint8 [3,H,W], mask [H,W])`` into
+    ``folder`` (once), and return lazy views on them."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    H, W = size
+    images_path, masks_path, meta_path = (folder / "images.u8", folder / "masks.u8",
+                                          folder / "meta.json")
+    lock = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait, then read
+        if not meta_path.is_file():
+            tmp_i, tmp_m = folder / "images.u8.tmp", folder / "masks.u8.tmp"
+            with open(tmp_i, "wb") as fi, open(tmp_m, "wb") as fm:
+                items = progress(range(count)) if progress else range(count)
+                for i in items:
+                    image, mask = load(i)
+                    if tuple(image.shape[-2:]) != (H, W):
+                        raise DataError(
+                            f"{names[i]}: image is {tuple(image.shape[-2:])} but the first is "
+                            f"{(H, W)}; set a working resolution (--resolution HxW; for your own "
+                            "data also resize: crop or tile)")
+                    fi.write(image.numpy().astype(np.uint8, copy=False).tobytes())
+                    fm.write(mask.numpy().astype(stored_mask).tobytes())
+                fi.flush()
+                fm.flush()
+                os.fsync(fi.fileno())
+                os.fsync(fm.fileno())
+            os.replace(tmp_i, images_path)
+            os.replace(tmp_m, masks_path)
+            meta = {"format": CACHE_FORMAT, "count": count, "size": [H, W],
+                    "mask_dtype": np.dtype(stored_mask).str, "names": names, "key": key_parts}
+            tmp = folder / "meta.json.tmp"
+            tmp.write_text(json.dumps(meta, default=str))
+            os.replace(tmp, meta_path)
+        meta = json.loads(meta_path.read_text())
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    if meta["count"] != count or meta["names"] != names:
+        raise DataError(f"the cache {folder} does not match the dataset; delete it and run again")
+    images = LazyTensor(images_path, (3, H, W), np.uint8, count, torch.uint8)
+    masks = LazyTensor(masks_path, (H, W), np.dtype(meta["mask_dtype"]), count, torch.int64)
+    return images, masks
+
+
+def clear_cache(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_storage(storage: str) -> None:
+    if storage not in ("auto", "memory", "disk"):
+        raise ConfigError(f"data.storage must be auto, memory or disk, got {storage!r}")
