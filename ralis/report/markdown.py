@@ -4,9 +4,11 @@
 relatively); ``results`` is a results.csv, a run directory, its results.json, or a grid folder
 (see :func:`ralis.report.table.load_results`). All numbers come from
 :mod:`ralis.report.table`'s helpers; the verdict paragraph states the seed count and never
-claims significance. Sections that compare strategies or seeds say so in a sentence when the
-input has only one; ``theta0`` (the start model) and ``full`` (the upper bound) are references,
-shown in italics and never ranked.
+claims significance. Differences between strategies are paired by seed, with percentile bootstrap
+intervals and win / tie / loss verdicts read off the intervals (:mod:`ralis.report.stats`); the
+labels-needed table carries bootstrap intervals over seeds. Sections that compare strategies or
+seeds say so in a sentence when the input has only one; ``theta0`` (the start model) and ``full``
+(the upper bound) are references, shown in italics and never ranked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,16 @@ from typing import Any
 
 from ralis.errors import RalisError
 from ralis.report import figures
+from ralis.report.stats import (
+    LEVEL,
+    ONE_SEED,
+    RESAMPLES,
+    NeededInterval,
+    Paired,
+    compare,
+    needed_interval,
+    range_is_interval,
+)
 from ralis.report.table import (
     BASELINES,
     FULL,
@@ -214,6 +226,109 @@ def _miou_section(rows, stats, out_dir: Path) -> list[str]:
     return lines
 
 
+def paired_plan(names: Sequence[str]) -> tuple[list[tuple[str, str]], str | None]:
+    """The comparisons ``[(a, b)]`` (a minus b) of the paired-differences section, and the
+    reference every strategy is compared with when RALIS is absent (None when it is present).
+
+    RALIS minus each other strategy; without RALIS, each strategy minus random (or, without
+    random too, minus the first strategy in report order). Empty below two strategies.
+    """
+    names = [s for s in names if s not in SPECIAL]
+    if len(names) < 2:
+        return [], None
+    if "ralis" in names:
+        return [("ralis", b) for b in names if b != "ralis"], None
+    ref = "random" if "random" in names else names[0]
+    return [(s, ref) for s in names if s != ref], ref
+
+
+def paired_comparisons(rows: Sequence[dict[str, Any]], names: Sequence[str]
+                       ) -> dict[tuple[str, str], list[Paired]]:
+    """Per comparison of :func:`paired_plan`: one :class:`Paired` per budget both strategies
+    ran with at least one shared seed, in budget order."""
+    pairs, _ = paired_plan(names)
+    out = {}
+    for a, b in pairs:
+        shared = sorted(set(budgets(rows, a)) & set(budgets(rows, b)))
+        found = [compare(rows, a, b, budget) for budget in shared]
+        out[(a, b)] = [p for p in found if p.n > 0]
+    return out
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+def _paired_table(found: Sequence[Paired]) -> str:
+    body = []
+    for p in found:
+        interval = ("– (one seed)" if p.interval is None
+                    else f"[{_signed(p.interval[0])}, {_signed(p.interval[1])}]")
+        seeds = ", ".join(f"{s}: {_signed(d)}" for s, d in p.differences.items())
+        body.append([str(p.budget), str(p.n), _signed(p.mean), interval, p.verdict, seeds])
+    return _table(["budget", "n seeds", "mean difference (points)", f"{LEVEL:.0%} bootstrap interval",
+                   "verdict", "per seed (seed: difference)"], body, align="rrrrll")
+
+
+def _paired_section(rows, names: Sequence[str]) -> list[str]:
+    """Paired-by-seed differences of test mIoU with bootstrap intervals and verdicts."""
+    pairs, ref = paired_plan(names)
+    found = {k: v for k, v in paired_comparisons(rows, names).items() if v}
+    if not pairs:
+        return []
+    if ref is None:
+        heading = "## Paired differences (RALIS minus each baseline)"
+        intro = ("Test mIoU of ralis minus each other strategy, paired by seed (the same seed "
+                 "gives both runs the same θ0 and the same splits), in mIoU points; positive = "
+                 "ralis better.")
+    else:
+        heading = f"## Paired differences (each strategy minus {ref})"
+        intro = (f"There is no ralis run in this table, so each strategy is compared with {ref} "
+                 f"instead: its test mIoU minus {ref}'s, paired by seed (the same seed gives both "
+                 "runs the same θ0 and the same splits), in mIoU points; positive = better than "
+                 f"{ref}.")
+    lines = [heading, "", intro + (
+        f" The interval is the {LEVEL:.0%} percentile bootstrap interval of the mean difference "
+        f"over seeds ({RESAMPLES} resamples, seed 0). Verdict from the interval alone: win = "
+        "entirely above 0, loss = entirely below 0, tie = it contains 0. n seeds counts the "
+        "seeds both strategies ran at that budget; a seed only one of them ran is left out."), ""]
+    all_found = [p for v in found.values() for p in v]
+    if not all_found:
+        return lines + ["No seed was run by both strategies of any comparison, so there is no "
+                        "paired difference.", ""]
+    if any(p.n == 1 for p in all_found):
+        lines += ["Where only one seed is shared, the mean difference is that seed's difference; "
+                  f"no interval can be computed from one seed, and the verdict is \"{ONE_SEED}\".",
+                  ""]
+    for a, b in pairs:
+        if (a, b) not in found:
+            lines += [f"### {a} − {b}", "", "No seed shared at any budget.", ""]
+            continue
+        lines += [f"### {a} − {b}", "", _paired_table(found[(a, b)]), ""]
+    counts = {v: sum(p.verdict == v for p in all_found) for v in ("win", "tie", "loss")}
+    one = sum(p.verdict == ONE_SEED for p in all_found)
+    subject = "ralis has" if ref is None else f"the strategies against {ref} have"
+    losses = f"{counts['loss']} loss" + ("" if counts["loss"] == 1 else "es")
+    text = (f"In all, {subject} {_plural(counts['win'], 'win')}, "
+            f"{_plural(counts['tie'] + one, 'tie')} and {losses}"
+            + f" in {_plural(len(all_found), 'comparison')} (budgets × "
+            + ("baselines" if ref is None else "strategies") + ")"
+            + (f"; {one} of the ties from one seed only" if one else "") + ".")
+    multi = [p for p in all_found if p.n >= 2]
+    if multi and all(range_is_interval(p.n) for p in multi):
+        ns = sorted({p.n for p in multi})
+        chance = sum(2 * 0.5 ** p.n for p in multi)
+        text += (f" With {'/'.join(map(str, ns))} seeds the {LEVEL:.0%} interval is the range of "
+                 "the per-seed differences (a resample repeating one seed is likelier than the "
+                 f"{(1 - LEVEL) / 2:.1%} tail), so a win or a loss only means that every seed "
+                 "agrees in sign. If the strategies were equal (per-seed differences symmetric "
+                 "around 0), that would happen by chance in "
+                 + " and ".join(f"{2 * 0.5 ** n:.0%} of {n}-seed comparisons" for n in ns)
+                 + f": about {chance:.1f} of these {len(multi)}. These intervals describe these "
+                 "seeds; they are not a significance test.")
+    return lines + [text, ""]
+
+
 def _reward_set_section(rows, out_dir: Path) -> list[str]:
     """D_R mIoU per budget: the set that early-stops the final training (and rewards the agent).
 
@@ -349,6 +464,27 @@ def labels_needed(
     return out
 
 
+def _needed_interval_cell(ni: NeededInterval | None) -> str:
+    """``[low, high]`` of :func:`needed_interval`: "≤ b" at the first budget, "> b" beyond the
+    last, the share of resamples that reached the level when not all did."""
+    if ni is None:
+        return "–"
+    if ni.n == 1:
+        return "one seed"
+    if ni.reached == 0:
+        return "not reached (0%)"
+
+    def bound(v: float) -> str:
+        if v == float("inf"):
+            return f"> {ni.last_budget}"
+        return f"≤ {v:.0f}" if v == ni.first_budget else f"{v:.0f}"
+
+    text = f"[{bound(ni.low)}, {bound(ni.high)}]"
+    if ni.reached < 1:
+        text += f" ({int(100 * ni.reached)}% reached)"
+    return text
+
+
 def _needed_cell(row: dict[str, Any], name: str) -> str:
     v = row["needed"][name]
     if v is None:
@@ -356,8 +492,17 @@ def _needed_cell(row: dict[str, Any], name: str) -> str:
     return f"≤ {v:.0f}" if row["at_first"][name] else f"{v:.0f}"
 
 
-def _labels_section(stats, names: Sequence[str], levels: Sequence[float]) -> list[str]:
+_INTERVAL_TEXT = (
+    f" {LEVEL:.0%} interval: percentile bootstrap over seeds (the strategy's seeds resampled with "
+    f"replacement {RESAMPLES} times, the mean curve and its crossing of the level recomputed "
+    "each time); \"> b\": those resamples' mean curves do not reach the level within the largest "
+    "budget b; \"(x% reached)\": the share of resamples whose mean curve reaches the level, "
+    "shown when not all do; \"one seed\": a single seed gives no interval.")
+
+
+def _labels_section(rows, stats, names: Sequence[str], levels: Sequence[float]) -> list[str]:
     table = labels_needed(stats, names, levels)
+    intervals = {(s, level): needed_interval(rows, s, level) for s in names for level in levels}
     if len(names) < 2:
         only = names[0]
         return [
@@ -365,19 +510,23 @@ def _labels_section(stats, names: Sequence[str], levels: Sequence[float]) -> lis
             "",
             f"Regions {only} needs to reach a test mIoU level, by linear interpolation on its "
             "mean curve (\"≤ b\": already reached at its first budget b; \"not reached\": never "
-            f"within its budgets). This table has only {only}, so there is no baseline to "
-            "compare with and no saving to give.",
+            f"within its budgets).{_INTERVAL_TEXT} This table has only {only}, so there is no "
+            "baseline to compare with and no saving to give.",
             "",
-            _table(["mIoU level", f"{only} (regions)"],
-                   [[f"{row['level']:.1f}", _needed_cell(row, only)] for row in table]),
+            _table(["mIoU level", f"{only} (regions)", f"{only} {LEVEL:.0%} interval"],
+                   [[f"{row['level']:.1f}", _needed_cell(row, only),
+                     _needed_interval_cell(intervals[(only, row["level"])])] for row in table]),
             "",
         ]
     others = [s for s in names if s not in BASELINES] or list(names)
-    header = (["mIoU level"] + [f"{s} (regions)" for s in names] + ["best baseline"]
-              + [f"{s} saving" for s in others])
+    header = (["mIoU level"]
+              + [h for s in names for h in (f"{s} (regions)", f"{s} {LEVEL:.0%} interval")]
+              + ["best baseline"] + [f"{s} saving" for s in others])
     body = []
     for row in table:
-        cells = [f"{row['level']:.1f}"] + [_needed_cell(row, s) for s in names]
+        cells = [f"{row['level']:.1f}"]
+        for s in names:
+            cells += [_needed_cell(row, s), _needed_interval_cell(intervals[(s, row["level"])])]
         best = row["best_baseline"]
         cells.append(f"{best[0]} ({best[1]:.0f})" if best else "none reached")
         for s in others:
@@ -397,7 +546,8 @@ def _labels_section(stats, names: Sequence[str], levels: Sequence[float]) -> lis
         "",
         "Regions each strategy needs to reach a test mIoU level, by linear interpolation on its "
         "mean curve (\"≤ b\": already reached at its first budget b; \"not reached\": never "
-        "within its budgets). Saving = % fewer regions than the best baseline (random, entropy, "
+        f"within its budgets).{_INTERVAL_TEXT} Saving = % fewer regions than the best baseline "
+        "(on the mean curves; random, entropy, "
         "bald: whichever needs fewest); positive = fewer labels; \"≥\": the strategy was already "
         "there at its first budget, so it may save more; \"*\": so was the best baseline, so the "
         "saving is uncertain.",
@@ -450,6 +600,13 @@ def _verdict(rows, stats, budget: int, levels: Sequence[float]) -> list[str]:
                          f"regions vs {best[1]:.0f} for {best[0]}, the best baseline "
                          f"({abs(saving):.1f}% {'fewer' if saving >= 0 else 'more'} labels).")
                 break
+    paired = paired_comparisons(rows, names)
+    if subject == "ralis" and paired:
+        here = [(b, p) for (_, b), found in paired.items() for p in found if p.budget == budget]
+        if here:
+            text += (f" Paired by seed at this budget, the {LEVEL:.0%} bootstrap intervals of ralis minus "
+                     "each baseline give: " + ", ".join(f"{b} {p.verdict}" for b, p in here)
+                     + " (see Paired differences).")
     counts = sorted({len(seeds.get(s, [])) for s in at})
     n_text = "/".join(map(str, counts))
     if len(at) == 1:
@@ -533,12 +690,13 @@ def write_report(
         auto = True
     lines = _header(rows, loaded, given, out_dir, budget)
     lines += _miou_section(rows, stats, out_dir)
+    lines += _paired_section(rows, names)
     lines += _reward_set_section(rows, out_dir)
     lines += _per_class_section(rows, chosen)
     if chosen is not None:
         lines += _distribution_section(rows, chosen, out_dir)
     if names and levels:
-        lines += _labels_section(stats, names, levels)
+        lines += _labels_section(rows, stats, names, levels)
     if run_dirs:
         lines += _regions_section(run_dirs, chosen, out_dir, load_images, auto)
     if chosen is not None:

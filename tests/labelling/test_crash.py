@@ -84,3 +84,15 @@ def test_kill_after_export_files_then_rerun_finishes(tmp_path, tiny_project_inpu
     assert again.returncode == 0 and "finishing it" in again.stdout
     assert (root / "rounds" / "1" / "requests.csv").read_text() == first
     assert not (root / "rounds" / "2").exists()
+
+
+def test_a_second_command_on_a_busy_project_is_refused(tmp_path, tiny_project_inputs):
+    images, classes, _, _ = tiny_project_inputs
+    root = tmp_path / "p"
+    assert ralis(["label", "init", str(root), "--images", str(images), "--classes", str(classes),
+                  "--preset", "synthetic-tiny", "--quiet"]).returncode == 0
+    with open_project(root, "label train"):  # this process holds the project's lock
+        busy = ralis(["label", "next", str(root), "--regions", "2", "--quiet"])
+    assert busy.returncode == 2 and "in use by process" in busy.stderr
+    assert "label train" in busy.stderr and len(busy.stderr.strip().splitlines()) == 1
+    assert not (root / "rounds").exists()

@@ -270,7 +270,9 @@ def test_report_on_a_single_simulate_run(tmp_path, monkeypatch):
     # one strategy: nothing ranked, no savings, no comparison; said in a sentence
     assert "one strategy, so nothing is ranked" in md and "**" not in md.split("## Per-class")[1]
     assert "This table has only ralis, so there is no baseline to compare with" in md
-    assert "| mIoU level | ralis (regions) |\n" in md and "best baseline" not in md
+    assert "| mIoU level | ralis (regions) | ralis 95% interval |\n" in md
+    assert "best baseline" not in md and "| one seed |" in md  # no interval from one seed
+    assert "## Paired differences" not in md  # nothing to pair with
     assert ("At 16 regions, ralis reaches 42.0% test mIoU. Only ralis is in this table (1 seed), "
             "so nothing is compared between strategies; the numbers describe this run.") in md
     assert "| |" not in md  # no empty table

@@ -287,9 +287,18 @@ def test_write_report_sections(tmp_path):
     assert ralis_row == "| ralis | **85.0** | 70.0 | **45.0** | **65.0** |"
     assert "| entropy | 80.0 | **90.0** | 30.0 | 59.0 |" in md
     # labels needed: default levels 46, 50.5, 55.5, 60 (from means 41..65)
-    assert "| 55.5 | 256 | 188 | entropy (256) | +26.8% |" in md
-    assert "| 60.0 | not reached | 238 | none reached | – |" in md
-    assert "| 46.0 | 150 | 108 | entropy (150) | +27.8% |" in md
+    # with the 95% bootstrap interval over seeds beside each strategy: entropy's seeds cross
+    # 55.5 at 255 and 258.3 (mean curve: 256), ralis's at 195.8 and 179.2
+    assert "| 55.5 | 256 | [255, 258] | 188 | [179, 196] | entropy (256) | +26.8% |" in md
+    # entropy's seed 0 reaches 60 at 300, seed 1 never: a quarter of the resamples reach it
+    assert ("| 60.0 | not reached | [300, > 300] (24% reached) | 238 | [233, 240] | none reached "
+            "| – |") in md
+    assert "| 46.0 | 150 | [140, 160] | 108 | [≤ 100, 117] | entropy (150) | +27.8% |" in md
+    # ralis − entropy is +4 / +6 / +6 points on both seeds: zero-width intervals, three wins
+    assert "## Paired differences (RALIS minus each baseline)" in md
+    assert "| 100 | 2 | +4.00 | [+4.00, +4.00] | win | 0: +4.00, 1: +4.00 |" in md
+    assert "In all, ralis has 3 wins, 0 ties and 0 losses in 3 comparisons" in md
+    assert "the 95% bootstrap intervals of ralis minus each baseline give: entropy win" in md
     assert "6.0 points above entropy" in md and "2 seed(s) per strategy" in md
     assert "not a significance test" in md
 
@@ -298,9 +307,11 @@ def test_write_report_budget_and_levels(tmp_path):
     csv_path = write_csv(make_rows(), tmp_path / "results.csv")
     md = write_report(csv_path, tmp_path / "out", budget=200, levels=[40.0, 44.0, 55.0]).read_text()
     assert "## Per-class IoU at 200 regions" in md and "--budget 200" in md
-    assert "| 55.0 | 250 | 183 | entropy (250) | +26.7% |" in md
-    assert "| 44.0 | 130 | ≤ 100 | entropy (130) | ≥ +23.1% |" in md  # ralis at its first budget
-    assert "| 40.0 | ≤ 100 | ≤ 100 | entropy (100) | ≥ +0.0%* |" in md  # both at their first
+    assert "| 55.0 | 250 | [250, 250] | 183 | [175, 192] | entropy (250) | +26.7% |" in md
+    assert ("| 44.0 | 130 | [120, 140] | ≤ 100 | [≤ 100, ≤ 100] | entropy (130) | ≥ +23.1% |"
+            in md)  # ralis at its first budget
+    assert ("| 40.0 | ≤ 100 | [≤ 100, ≤ 100] | ≤ 100 | [≤ 100, ≤ 100] | entropy (100) "
+            "| ≥ +0.0%* |") in md  # both at their first
     assert "## Acquired regions" not in md
     with pytest.raises(RalisError):
         write_report(csv_path, tmp_path / "out", budget=123)
