@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -40,6 +39,43 @@ def default_cache_root(configured: str | None = None) -> Path:
         return Path(configured).expanduser()
     env = os.environ.get("RALIS_CACHE_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "ralis"
+
+
+def split_index(key: object, length: int) -> tuple[int | np.ndarray, tuple]:
+    """A tensor-style index of a ``[length, ...]`` tensor -> (one row as an int, or the rows as
+    an int64 array; the indices that follow). Rows: an int, a slice, a 1-D index tensor / list /
+    array, or a bool mask."""
+    rest: tuple = ()
+    if isinstance(key, tuple):
+        key, rest = key[0], key[1:]
+    if isinstance(key, int | np.integer) or (torch.is_tensor(key) and key.dim() == 0):
+        i = int(key)
+        if not -length <= i < length:
+            raise IndexError(f"index {i} out of range for {length} rows")
+        return i % length, rest
+    if isinstance(key, slice):
+        return np.arange(length)[key], rest
+    if torch.is_tensor(key) and key.dtype == torch.bool:
+        return key.nonzero().squeeze(1).numpy(), rest
+    return np.asarray(key.tolist() if torch.is_tensor(key) else key, np.int64).reshape(-1), rest
+
+
+def index_rows(key: object, length: int, row: Callable[[int], torch.Tensor],
+               rows: Callable[[np.ndarray], torch.Tensor]) -> torch.Tensor:
+    """Index like a tensor, given how to read one row (``row(i)``) and many (``rows(idx)``)."""
+    pick, rest = split_index(key, length)
+    if isinstance(pick, int):
+        out = row(pick)
+        return out[rest] if rest else out
+    out = rows(pick)
+    return out[(slice(None), *rest)] if rest else out
+
+
+def stack_rows(row: Callable[[int], torch.Tensor], idx: np.ndarray, shape: tuple,
+               dtype: torch.dtype) -> torch.Tensor:
+    """``torch.stack`` of ``row(i)`` for ``i`` in ``idx`` (an empty ``[0, *shape]`` for none)."""
+    items = [row(int(i)) for i in idx]
+    return torch.stack(items) if items else torch.zeros((0, *shape), dtype=dtype)
 
 
 class LazyTensor:
@@ -104,24 +140,8 @@ class LazyTensor:
         return t.to(self.out) if t.dtype != self.out else t
 
     def __getitem__(self, key: object) -> torch.Tensor:
-        rest: tuple = ()
-        if isinstance(key, tuple):
-            key, rest = key[0], key[1:]
-        single = isinstance(key, int | np.integer) or (torch.is_tensor(key) and key.dim() == 0)
-        if single:
-            i = int(key)
-            if not -len(self) <= i < len(self):
-                raise IndexError(f"index {i} out of range for {len(self)} rows")
-            batch = self._tensor(self.read([i % len(self)]))[0]
-            return batch[rest] if rest else batch
-        if isinstance(key, slice):
-            idx = np.arange(len(self))[key]
-        elif torch.is_tensor(key) and key.dtype == torch.bool:
-            idx = key.nonzero().squeeze(1).numpy()
-        else:
-            idx = np.asarray(key.tolist() if torch.is_tensor(key) else key, np.int64).reshape(-1)
-        batch = self._tensor(self.read(idx))
-        return batch[(slice(None), *rest)] if rest else batch
+        return index_rows(key, len(self), lambda i: self._tensor(self.read([i]))[0],
+                          lambda idx: self._tensor(self.read(idx)))
 
     def chunks(self, rows: int | None = None):
         """Yield ``(start, tensor)`` over all rows in chunks of about :data:`CHUNK_BYTES` (as
@@ -150,20 +170,13 @@ class Concat:
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    def _row(self, i: int) -> torch.Tensor:
+        part = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.parts[part][i - int(self.offsets[part])]
+
     def __getitem__(self, key: object) -> torch.Tensor:
-        rest: tuple = ()
-        if isinstance(key, tuple):
-            key, rest = key[0], key[1:]
-        if isinstance(key, int | np.integer) or (torch.is_tensor(key) and key.dim() == 0):
-            i = int(key) % len(self)
-            part = int(np.searchsorted(self.offsets, i, side="right")) - 1
-            row = self.parts[part][i - int(self.offsets[part])]
-            return row[rest] if rest else row
-        idx = (np.arange(len(self))[key] if isinstance(key, slice)
-               else np.asarray(key.tolist() if torch.is_tensor(key) else key, np.int64))
-        rows = [self[int(i)] for i in idx]
-        out = torch.stack(rows) if rows else torch.zeros((0, *self.shape[1:]), dtype=self.dtype)
-        return out[(slice(None), *rest)] if rest else out
+        return index_rows(key, len(self), self._row,
+                          lambda idx: stack_rows(self._row, idx, self.shape[1:], self.dtype))
 
 
 def is_lazy(x: object) -> bool:
@@ -264,10 +277,6 @@ def build_split(folder: Path, count: int, size: tuple[int, int], stored_mask: np
     images = LazyTensor(images_path, (3, H, W), np.uint8, count, torch.uint8)
     masks = LazyTensor(masks_path, (H, W), np.dtype(meta["mask_dtype"]), count, torch.int64)
     return images, masks
-
-
-def clear_cache(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_storage(storage: str) -> None:

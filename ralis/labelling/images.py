@@ -4,8 +4,8 @@
 image order, resized exactly as the dataset readers do (:func:`ralis.data.resize.resize_pair`:
 bilinear, from the decoded RGB file). It is built once, when the project is created, with a
 progress bar; an interrupted build continues where it stopped (an image counts as cached only
-after its bytes are on disk). Reads use ``os.pread`` on the records they need, so memory does
-not grow with the number of images.
+after its bytes are on disk). Reads go through :class:`ralis.data.cache.LazyTensor` (``os.pread`` on the records
+they need), so memory does not grow with the number of images.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ralis.data.cache import LazyTensor
 from ralis.data.camvid import read_rgb
 from ralis.data.resize import resize_pair
+from ralis.labelling.ledger import crash_point
 
 
 def cache_path(root: Path, working: tuple[int, int]) -> Path:
@@ -33,12 +35,6 @@ def working_image(path: Path, working: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1))
 
 
-def crash_point(name: str) -> None:
-    from ralis.labelling.ledger import crash_point as point
-
-    point(name)
-
-
 class ImageCache:
     """Fixed-size records of ``num_images`` working-resolution images in one file."""
 
@@ -47,13 +43,6 @@ class ImageCache:
         self.num_images = num_images
         self.working = (int(working[0]), int(working[1]))
         self.record = 3 * self.working[0] * self.working[1]
-
-    @property
-    def shape(self) -> torch.Size:
-        return torch.Size((self.num_images, 3, *self.working))
-
-    def __len__(self) -> int:
-        return self.num_images
 
     def build(self, files: Sequence[tuple[int, Path]], done: Callable[[list[int]], None],
               progress: Callable | None = None, batch: int = 64) -> None:
@@ -82,34 +71,6 @@ class ImageCache:
         finally:
             os.close(fd)
 
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
-        """Images ``indices`` -> uint8 ``[n, 3, H, W]``."""
-        out = np.empty((len(indices), 3, *self.working), dtype=np.uint8)
-        with open(self.path, "rb") as f:
-            fd = f.fileno()
-            for k, i in enumerate(indices):
-                data = os.pread(fd, self.record, int(i) * self.record)
-                if len(data) != self.record:
-                    from ralis.labelling.ledger import LedgerError
-
-                    raise LedgerError(f"{self.path} is truncated; rerun `ralis label init` on "
-                                      "the project to rebuild it")
-                out[k] = np.frombuffer(data, np.uint8).reshape(3, *self.working)
-        return torch.from_numpy(out)
-
-    def __getitem__(self, key: object) -> torch.Tensor:
-        """Indexing like a ``[N, 3, H, W]`` tensor: an int, a 1-D index tensor/list, a slice,
-        or a tuple whose first entry is one of those (the rest indexes the images read)."""
-        rest: tuple = ()
-        if isinstance(key, tuple):
-            key, rest = key[0], key[1:]
-        if isinstance(key, slice):
-            idx = list(range(self.num_images))[key]
-            batch = self.read(idx)
-        elif isinstance(key, int | np.integer) or (torch.is_tensor(key) and key.dim() == 0):
-            batch = self.read([int(key)])[0]
-        else:
-            idx = key.tolist() if torch.is_tensor(key) else list(key)
-            batch = self.read(idx)
-        return batch[(slice(None), *rest)] if rest and batch.dim() == 4 else (
-            batch[rest] if rest else batch)
+    def tensor(self) -> LazyTensor:
+        """The images as a lazy ``[N, 3, H, W]`` uint8 tensor (:mod:`ralis.data.cache`)."""
+        return LazyTensor(self.path, (3, *self.working), np.uint8, self.num_images, torch.uint8)

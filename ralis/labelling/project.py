@@ -29,6 +29,7 @@ import torch
 
 from ralis.config import RunConfig, from_dict, to_dict, validate
 from ralis.data.base import ClassInfo, image_size
+from ralis.data.cache import LazyTensor
 from ralis.data.description import load_description, parse_classes
 from ralis.data.regions import RegionGrid, scaled_region_size
 from ralis.errors import ConfigError, DataError
@@ -189,9 +190,10 @@ class Project:
         return RegionGrid(tuple(self.settings.working), tuple(self.cfg.data.region_size))
 
     @cached_property
-    def images(self) -> ImageCache:
+    def images(self) -> LazyTensor:
+        """The images at the working resolution, ``[N, 3, H, W]`` uint8, read on demand."""
         return ImageCache(cache_path(self.root, self.settings.working), self.num_images,
-                          self.settings.working)
+                          self.settings.working).tensor()
 
     def native_map(self, index: int) -> NativeMap:
         r = self.image_rows[index]

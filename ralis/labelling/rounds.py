@@ -23,7 +23,6 @@ import torch
 
 from ralis.acquisition import StepContext, Timer, create_strategy
 from ralis.data.pool import RegionPool
-from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
 from ralis.labelling.formats import ExportContext, get_format
 from ralis.labelling.formats.png import write_requests_csv
@@ -31,9 +30,8 @@ from ralis.labelling.ledger import crash_point
 from ralis.labelling.preview import write_preview
 from ralis.labelling.project import Project, now, seed_for, torch_seed
 from ralis.labelling.training import load_version, partial_masks
-from ralis.loop.oracle import SparseMasks
+from ralis.loop.oracle import SparseMasks, tile_distributions
 from ralis.models.inference import predict
-from ralis.rl.features import region_class_distribution
 
 
 class _StateSet:
@@ -60,11 +58,8 @@ class _Labels:
         self.project, self.masks = project, masks
 
     def region_distributions(self, region_ids: torch.Tensor, num_classes: int) -> torch.Tensor:
-        if region_ids.numel() == 0:
-            return torch.zeros(0, num_classes + 1)
-        one = RegionGrid(self.project.grid.region_size, self.project.grid.region_size)
-        return region_class_distribution(self.masks.region_tiles(region_ids), one, num_classes,
-                                         self.project.classes.ignore_index)[:, 0]
+        return tile_distributions(self.masks, region_ids, self.project.grid.region_size,
+                                  num_classes, self.project.classes.ignore_index)
 
 
 def _pool(project: Project, include_pending: bool) -> tuple[RegionPool, int]:
@@ -125,7 +120,6 @@ def next_round(project: Project, regions: int, strategy: str, fmt: str, policy=N
                 else max(1, candidates // regions))
     pools = pool.sample_candidates(regions, per_pool, generator)
     model = load_version(project, version)
-    masks = None
     extras: dict = {"config": cfg, "mc_full_resolution": cfg.al.mc_full_resolution,
                     "progress": progress, "amp": cfg.train.amp}
     if "policy" in impl.needs:

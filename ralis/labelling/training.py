@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ralis.errors import ConfigError
-from ralis.files.safe import base_record, file_digest, load_file, save_file
+from ralis.files.safe import base_record, load_file, save_file
 from ralis.labelling.geometry import region_boxes
 from ralis.labelling.ledger import crash_point
 from ralis.labelling.project import (
@@ -157,7 +157,6 @@ def train_version(project: Project, epochs: int = 1, progress: bool = True, say=
               {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
               "checkpoint", {**base_record(), "project": project.settings.name,
                              "version": version, "step": version})
-    file_digest(project.root / state_file(version))  # readable before it is recorded
     loss = float(np.mean(losses)) if losses else None
     wall = time.perf_counter() - start
     top = max(r["id"] for r in label_ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ralis.data.cache import index_rows, stack_rows
 from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
 from ralis.metrics import class_distribution
@@ -41,19 +42,8 @@ class SparseMasks:
         return out
 
     def __getitem__(self, key: object) -> torch.Tensor:
-        rest: tuple = ()
-        if isinstance(key, tuple):
-            key, rest = key[0], key[1:]
-        if isinstance(key, int) or (torch.is_tensor(key) and key.dim() == 0):
-            out = self.image(int(key) % len(self))
-            return out[rest] if rest else out
-        if isinstance(key, slice):
-            idx = list(range(len(self)))[key]
-        else:
-            idx = key.tolist() if torch.is_tensor(key) else list(key)
-        out = (torch.stack([self.image(int(k)) for k in idx]) if idx
-               else torch.zeros((0, *self.shape[1:]), dtype=torch.long))
-        return out[(slice(None), *rest)] if rest else out
+        return index_rows(key, len(self), self.image,
+                          lambda idx: stack_rows(self.image, idx, self.shape[1:], self.dtype))
 
     def region_tiles(self, region_ids: torch.Tensor) -> torch.Tensor:
         """The labels of labelled regions, ``[M] -> [M, h, w]`` long."""
@@ -64,6 +54,18 @@ class SparseMasks:
         if not self.tiles:
             return torch.zeros(0, dtype=torch.long)
         return torch.cat([t.reshape(-1) for _, _, t in self.tiles.values()]).long()
+
+
+def tile_distributions(masks: SparseMasks, region_ids: torch.Tensor,
+                       region_size: tuple[int, int], num_classes: int, ignore_index: int
+                       ) -> torch.Tensor:
+    """Class fractions (void in the last bin, empty bins 1e-7) of labelled regions' tiles:
+    ``[M] -> [M, C + 1]``."""
+    if region_ids.numel() == 0:
+        return torch.zeros(0, num_classes + 1)
+    one_region = RegionGrid(tuple(region_size), tuple(region_size))
+    return region_class_distribution(masks.region_tiles(region_ids), one_region, num_classes,
+                                     ignore_index)[:, 0]
 
 
 class Oracle:
@@ -105,11 +107,8 @@ class Oracle:
         The last bin counts ignore (void) pixels; empty bins get 1e-7 (as the authors do) so
         every KL divergence against them is finite. Only labelled regions may be asked for.
         """
-        if region_ids.numel() == 0:
-            return torch.zeros(0, num_classes + 1)
-        regions = self.partial_masks.region_tiles(region_ids)  # [M, h, w]: one image per region
-        one_region = RegionGrid(self.grid.region_size, self.grid.region_size)
-        return region_class_distribution(regions, one_region, num_classes, self.ignore_index)[:, 0]
+        return tile_distributions(self.partial_masks, region_ids, self.grid.region_size,
+                                  num_classes, self.ignore_index)
 
     def labelled_distribution(self, num_classes: int) -> torch.Tensor:
         """Class fractions of every labelled pixel so far, ``[C]``."""
