@@ -234,6 +234,15 @@ def _camvid_cpu_v4() -> RunConfig:
     return replace(cfg, preset="camvid-cpu-v4", agent=replace(cfg.agent, start_from="dt-half"))
 
 
+@PRESETS.register("camvid-cpu-v5")
+def _camvid_cpu_v5() -> RunConfig:
+    """camvid-cpu-v4 with the paper's 100 DQN episodes (ε linear over the first 50) and budgets
+    of 7.8 / 15.6 / 31% of the pool's pixels (480 / 960 / 1920 regions of 45x40)."""
+    cfg = _camvid_cpu_v4()
+    return replace(cfg, preset="camvid-cpu-v5", al=replace(cfg.al, budgets=(480, 960, 1920)),
+                   agent=replace(cfg.agent, episodes=100, eps_decay=50.0))
+
+
 @PRESETS.register("camvid-paper")
 def _camvid_paper() -> RunConfig:
     """The paper's CamVid protocol: full resolution, FPN-ResNet-50, its budgets and pools (GPU)."""
