@@ -189,7 +189,8 @@ def whole_image_config(cfg: RunConfig, proto: Protocol) -> RunConfig:
 def check_policy(path: Path, proto: Protocol) -> None:
     """Fail before any training when ``--policy`` cannot be used on the preset's region grid."""
     _, spec, _ = load_policy(path)
-    here = FeatureSpec(proto.num_classes, proto.grid.per_image, len(proto.state))
+    here = FeatureSpec(num_classes=proto.num_classes, state_images=len(proto.state),
+                       **FeatureSpec.layout(proto.regions_of(proto.state)))
     spec.check_compatible(here, f"--policy {path}")
 
 

@@ -44,6 +44,9 @@ Resolution = Annotated[str | None, typer.Option(
          "preset's).")]
 RegionSize = Annotated[str | None, typer.Option(
     "--region-size", help="Region size hxw in pixels at the working resolution, e.g. 45x40.")]
+RegionKind = Annotated[str | None, typer.Option(
+    "--regions", help="Region kind: rect (a grid of --region-size boxes) or slic (SLIC "
+    "superpixels, --set data.superpixels=N per image; budgets count pixels of H*W/N each).")]
 Sets = Annotated[list[str] | None, typer.Option(
     "--set", help="Override any config field: --set train.lr=0.01 (repeatable).")]
 Resume = Annotated[bool, typer.Option(
@@ -67,6 +70,11 @@ def _description_resolution(cfg: RunConfig) -> tuple[int, int] | None:
     from ralis.data.folder import find_description, parse_description
 
     return parse_description(find_description(cfg.data.root)).resolution
+
+
+def _with_kind(sets: list[str] | None, regions: str | None) -> list[str]:
+    """``--set`` assignments plus ``--regions`` (as ``data.regions=...``)."""
+    return [*(sets or []), *([f"data.regions={regions}"] if regions else [])]
 
 
 def resolve_options(
@@ -181,7 +189,7 @@ def demo(
 def pretrain_cmd(
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
-    region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
+    region_size: RegionSize = None, regions: RegionKind = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
 ) -> None:
     """Train the start model θ0 on the labelled start set D_T (early stopping on D_R).
 
@@ -191,7 +199,7 @@ def pretrain_cmd(
     """
     from ralis.loop.pretrain import pretrain
 
-    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, set_,
+    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, _with_kind(set_, regions),
                           resume=resume)
     out = default_out("pretrain", req.cfg, out)
     path = pretrain(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
@@ -219,7 +227,7 @@ def simulate(
         help="policy.safetensors from `ralis train-agent` (--strategy ralis only).")] = None,
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
-    region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
+    region_size: RegionSize = None, regions: RegionKind = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
 ) -> None:
     """Run one active-learning simulation; writes results.json into the run directory.
 
@@ -247,7 +255,7 @@ def simulate(
     if pool_size is not None:
         extra.append(f"al.pool_sizes.{strategy}={pool_size}")
     req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size,
-                          set_, extra, resume=resume)
+                          _with_kind(set_, regions), extra, resume=resume)
     kwargs = {"policy": policy} if policy is not None else {}
     out = default_out("simulate", req.cfg, out, f"-{strategy}")
     results = run_simulation(req.cfg, strategy, out, pretrained, resume, not quiet, kwargs,
@@ -261,7 +269,7 @@ def simulate(
 def upper_bound_cmd(
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
-    region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
+    region_size: RegionSize = None, regions: RegionKind = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
 ) -> None:
     """Full supervision with the same recipe (every training image fully labelled).
 
@@ -269,7 +277,7 @@ def upper_bound_cmd(
     """
     from ralis.loop.pretrain import upper_bound
 
-    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, set_,
+    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, _with_kind(set_, regions),
                           resume=resume)
     out = default_out("upper-bound", req.cfg, out)
     results = upper_bound(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
@@ -287,7 +295,7 @@ def train_agent_cmd(
         help="faithful (the authors' behaviour) or fixed (corrected; default).")] = None,
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
-    region_size: RegionSize = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
+    region_size: RegionSize = None, regions: RegionKind = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
 ) -> None:
     """Train the RALIS query agent on D_T by playing the labelling game.
 
@@ -302,7 +310,7 @@ def train_agent_cmd(
     if mode is not None:
         extra.append(f"agent.mode={mode}")
     req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size,
-                          set_, extra, resume=resume)
+                          _with_kind(set_, regions), extra, resume=resume)
     out = default_out("agent", req.cfg, out)
     summary = train_agent(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
                           given_preset=req.preset)
@@ -356,7 +364,7 @@ def benchmark(
         ] = None,
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     out: Out = None, device: Device = None, resolution: Resolution = None,
-    region_size: RegionSize = None, set_: Sets = None, quiet: Quiet = False,
+    region_size: RegionSize = None, regions: RegionKind = None, set_: Sets = None, quiet: Quiet = False,
 ) -> None:
     """Run the grid strategies x seeds x budgets (+ θ0, agents, upper bound) into one CSV.
 
@@ -379,7 +387,7 @@ def benchmark(
     # on Ray the GPUs are the workers': this machine need not have one
     on_ray_gpu = executor == "ray" and device is not None and device.startswith("cuda")
     cfg = build_config(preset, dataset, data_root, 0, "cpu" if on_ray_gpu else device,
-                       resolution, region_size, set_, extra)
+                       resolution, region_size, _with_kind(set_, regions), extra)
     if on_ray_gpu:
         cfg = validate(replace(cfg, device=device))
     out = out or Path("runs") / f"grid-{cfg.preset}"
@@ -407,9 +415,10 @@ def report(
         Path("report"),
     budget: Annotated[int | None, typer.Option(
         help="Budget of the per-class table (default: the largest all strategies reached).")] = None,
-    runs: Annotated[Path | None, typer.Option(
-        help="Grid folder, to draw each strategy's regions on images (first seed's runs; "
-             "default: RESULTS itself when it is a grid folder or a run).")] = None,
+    runs: Annotated[list[Path] | None, typer.Option(
+        help="Grid folder (repeatable, e.g. one per region kind): each strategy's regions are "
+             "drawn on images (first seed's runs) and its agent-* runs give the agent's "
+             "learning curve (default: RESULTS itself when it is a grid folder or a run).")] = None,
     regions: Annotated[bool, typer.Option(
         "--regions/--no-regions",
         help="Draw acquired regions on pool images (loads the runs' dataset).")] = True,
@@ -419,12 +428,13 @@ def report(
     from ralis.report.table import find_run_dirs
 
     run_dirs = None
-    if runs is not None and regions:
+    if runs and regions:
         run_dirs = find_run_dirs(load_results(results).rows, runs)
         if not run_dirs:
-            console.print(f"no run directory with acquired_regions.csv in {runs}; "
-                          "no regions drawn")
-    path = write_report(results, out, budget=budget, run_dirs=run_dirs, regions=regions)
+            console.print(f"no run directory with acquired_regions.csv in "
+                          f"{', '.join(map(str, runs))}; no regions drawn")
+    path = write_report(results, out, budget=budget, run_dirs=run_dirs, regions=regions,
+                        runs=runs or None)
     console.print(f"report: {path}")
 
 

@@ -24,6 +24,9 @@ class DataConfig:
     root: str | None = None  # dataset root (or description file for `folder`); None = default
     resolution: tuple[int, int] | None = None  # working (H, W); None = native size
     region_size: tuple[int, int] = (30, 40)  # region (h, w) in pixels at the working resolution
+    regions: str = "rect"  # region kind: "rect" (a grid of region_size boxes) or "slic"
+    superpixels: int | None = None  # slic: SLIC segments per image, about (None: the grid's R)
+    slic_compactness: float = 10.0  # slic: colour vs space trade-off of SLIC (higher: squarer)
     state_images: int = 10  # |D_S|: images whose regions form the RL state
     dqn_train_images: int = 100  # |D_T|: labelled start set (θ0 pretraining, DQN training)
     pool_images: int | None = None  # |D_V|: unlabelled pool (None = the rest of train)
@@ -85,6 +88,7 @@ class ALConfig:
     mc_full_resolution: bool = False  # BALD samples at full resolution (authors) or 1/4 (fast)
     eval_every: int = 1  # evaluate on D_R every this many AL steps (0 = never)
     train_on_new_only: bool = True  # one pass on the K new regions per step (authors' setting)
+    labelling: str = "full"  # "full" (every pixel) or "dominant" (a region gets its majority class)
 
 
 @dataclass(frozen=True)
@@ -335,6 +339,15 @@ def validate(cfg: RunConfig) -> RunConfig:
          "data.resolution (--resolution HxW) must have sides 1..16384, e.g. 240x320"),
         (all(s > 0 for s in cfg.data.region_size),
          "data.region_size (--region-size hxw) must have positive sides, e.g. 30x40"),
+        (cfg.data.regions in ("rect", "slic"),
+         f"data.regions (--regions) must be rect or slic, got {cfg.data.regions!r}"),
+        (cfg.data.superpixels is None or 1 <= cfg.data.superpixels <= 30000,
+         "data.superpixels must be 1..30000 segments per image, e.g. --set data.superpixels=24"),
+        (cfg.data.slic_compactness > 0, "data.slic_compactness must be > 0, e.g. 10"),
+        (cfg.al.labelling in ("full", "dominant"),
+         f"al.labelling must be full or dominant, got {cfg.al.labelling!r}"),
+        (not (cfg.al.labelling == "dominant" and cfg.data.regions != "slic"),
+         "al.labelling=dominant labels superpixels with one click; use it with --regions slic"),
         (not (cfg.data.root and cfg.data.dataset == "synthetic"),
          "--data-root is not read by the synthetic dataset; add --dataset folder (or camvid, "
          "cityscapes) to train on your data"),

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from ralis.data.pool import RegionPool
-from ralis.data.regions import RegionGrid, scaled_region_size
 from ralis.errors import ConfigError
+from ralis.regions import RegionGrid, scaled_region_size
 
 
 def test_paper_camvid_grid_has_24_regions():

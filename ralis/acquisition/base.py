@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ralis.data.pool import RegionPool
-from ralis.data.regions import RegionGrid
+from ralis.regions import Regions
 from ralis.registry import Registry
 
 CHUNK_BATCHES = 16  # inference batches scored per chunk of images
@@ -46,7 +46,7 @@ class StepContext:
     model: nn.Module
     images_u8: torch.Tensor  # [P, 3, H, W] images of the region pool
     pool: RegionPool
-    grid: RegionGrid
+    regions: Regions  # the pool's regions (rectangles or superpixels)
     generator: torch.Generator
     device: str = "cpu"
     batch_size: int = 16
@@ -59,13 +59,14 @@ class StepContext:
 
         ``row_of`` indexes ``images``; ``local`` is the region's index inside its image.
         """
-        per = self.grid.per_image
+        per = self.regions.per_image
         images, row_of = torch.unique(pools // per, return_inverse=True)
         return images, row_of, pools % per
 
     def region_scores(self, images: torch.Tensor, pixel_map: Callable[[torch.Tensor], torch.Tensor],
                       desc: str = "scoring") -> torch.Tensor:
-        """Mean of a per-pixel score over every region of ``images [n]``: ``[n, R]``.
+        """Mean of a per-pixel score over every region of ``images [n]``: ``[n, R]`` (0 for ids
+        that are not regions).
 
         ``pixel_map`` turns uint8 images ``[b, 3, H, W]`` into a map ``[b, H, W]``. Images are
         read and scored in chunks of :data:`CHUNK_BATCHES` inference batches (the same batches
@@ -82,8 +83,8 @@ class StepContext:
             with self.timer("forward"):
                 maps = pixel_map(self.images_u8[images[start:start + chunk]])
             with self.timer("score"):
-                out.append(self.grid.region_mean(maps))
-        return torch.cat(out) if out else torch.zeros(0, self.grid.per_image)
+                out.append(self.regions.region_mean(maps, images[start:start + chunk]))
+        return torch.cat(out) if out else torch.zeros(0, self.regions.per_image)
 
 
 def pick_per_pool(pools: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

@@ -32,10 +32,11 @@ class RalisStrategy:
 
     def select(self, pools: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         proto, oracle = ctx.extras["protocol"], ctx.extras["oracle"]
+        # the state set's regions (rectangles: the pool's grid)
+        state_regions = proto.regions_of(proto.state)
         if not self._checked:
-            here = FeatureSpec(proto.num_classes, ctx.grid.per_image, len(proto.state),
-                               region_size=tuple(ctx.grid.region_size),
-                               image_size=tuple(ctx.grid.image_size))
+            here = FeatureSpec(num_classes=proto.num_classes, state_images=len(proto.state),
+                               **FeatureSpec.layout(state_regions))
             self.spec.check_compatible(here, f"policy {self.path}")
             trained_on = self.meta.get("classes")
             if trained_on is not None and not (isinstance(trained_on, list) and all(
@@ -51,10 +52,10 @@ class RalisStrategy:
         labelled = ctx.pool.labelled_ids()
         labelled_dist = oracle.region_distributions(labelled, proto.num_classes)
         with ctx.timer("forward"):
-            state = observe_state(ctx.model, proto.state.images_u8, ctx.grid, self.spec,
+            state = observe_state(ctx.model, proto.state.images_u8, state_regions, self.spec,
                                   ctx.batch_size, ctx.device)
-        feats = observe_pools(ctx.model, pools, ctx.images_u8, ctx.grid, labelled_dist, self.spec,
-                              ctx.batch_size, ctx.device, ctx.timer)
+        feats = observe_pools(ctx.model, pools, ctx.images_u8, ctx.regions, labelled_dist,
+                              self.spec, ctx.batch_size, ctx.device, ctx.timer)
         with ctx.timer("score"):
             actions = greedy_actions(self.qnet, feats.to(ctx.device), state.to(ctx.device))
             scores = torch.nn.functional.one_hot(actions, pools.shape[1])

@@ -1,29 +1,64 @@
-"""The region pool: which regions are labelled, at which step, and candidate sampling."""
+"""The region pool: which regions are labelled, at which step, and candidate sampling.
+
+Budgets are counted in *units* of ``regions.nominal_pixels`` labelled pixels: one unit is one
+rectangle, or the pixels of an average superpixel, so both region kinds spend labels alike.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
+from ralis.regions import Regions
 
 
 class RegionPool:
-    """Labelling record over the regions of ``num_images`` images on ``grid``.
+    """Labelling record over the regions of ``num_images`` images.
 
     ``labelled_at[r]`` is the AL step at which region ``r`` was labelled, or -1; ``order`` keeps
-    the acquisition sequence (region ids in the order they were labelled).
+    the acquisition sequence (region ids in the order they were labelled). Ids that are not
+    regions (superpixel padding, ``regions.valid``) are never candidates.
     """
 
-    def __init__(self, grid: RegionGrid, num_images: int) -> None:
-        self.grid = grid
+    def __init__(self, regions: Regions, num_images: int) -> None:
+        self.regions = regions
         self.num_images = num_images
-        self.labelled_at = torch.full((num_images * grid.per_image,), -1, dtype=torch.long)
+        self.valid = regions.valid(num_images)
+        self.labelled_at = torch.full((num_images * regions.per_image,), -1, dtype=torch.long)
         self.order: list[int] = []
+        self.labelled_pixels = 0
+        self._all_valid = bool(self.valid.all())
 
     @property
     def num_regions(self) -> int:
-        return self.labelled_at.numel()
+        return self.labelled_at.numel() if self._all_valid else int(self.valid.sum())
+
+    @property
+    def total_units(self) -> float:
+        """The whole pool in budget units."""
+        px = self.regions.pixels(self.valid.nonzero().squeeze(1)).sum()
+        return float(px) / self.regions.nominal_pixels
+
+    def units(self) -> float:
+        """Labels spent so far in budget units (rectangles: exactly the labelled regions)."""
+        return self.labelled_pixels / self.regions.nominal_pixels
+
+    def regions_for(self, units: float) -> int:
+        """Regions to label for about ``units`` more budget units (at least 1): exact for
+        rectangles, by the unlabelled regions' mean size for superpixels."""
+        if self._all_valid and self.regions.kind == "rect":
+            return max(1, math.ceil(units - 1e-9))
+        free = self._unlabelled().nonzero().squeeze(1)
+        if free.numel() == 0:
+            return 1
+        mean = float(self.regions.pixels(free).double().mean()) / self.regions.nominal_pixels
+        return max(1, math.ceil(units / mean - 1e-9))
+
+    def _unlabelled(self) -> torch.Tensor:
+        free = self.labelled_at < 0
+        return free if self._all_valid else free & self.valid
 
     @property
     def num_labelled(self) -> int:
@@ -38,7 +73,7 @@ class RegionPool:
         return torch.tensor(self.order, dtype=torch.long)
 
     def unlabelled_ids(self) -> torch.Tensor:
-        return (self.labelled_at < 0).nonzero().squeeze(1)
+        return self._unlabelled().nonzero().squeeze(1)
 
     def ids_labelled_at(self, step: int) -> torch.Tensor:
         return (self.labelled_at == step).nonzero().squeeze(1)
@@ -50,18 +85,21 @@ class RegionPool:
 
     def label(self, region_ids: torch.Tensor, step: int) -> None:
         ids = region_ids.reshape(-1).long()
-        if ids.numel() and (ids.min() < 0 or ids.max() >= self.num_regions):
+        if ids.numel() and (ids.min() < 0 or ids.max() >= self.labelled_at.numel()):
             raise ValueError("region id out of range")
         if len(set(ids.tolist())) != ids.numel():
             raise ValueError("a region was selected twice in one step")
         if (self.labelled_at[ids] >= 0).any():
             raise ValueError("a selected region is already labelled")
+        if not self._all_valid and not self.valid[ids].all():
+            raise ValueError("a selected id is not a region")
         self.labelled_at[ids] = step
         self.order.extend(ids.tolist())
+        self.labelled_pixels += int(self.regions.pixels(ids).sum())
 
     def label_mask(self) -> torch.Tensor:
         """Bool pixel mask of labelled regions, ``[num_images, H, W]``."""
-        return self.grid.mask(self.labelled_ids(), self.num_images)
+        return self.regions.mask(self.labelled_ids(), self.num_images)
 
     def sample_candidates(
         self, num_pools: int, pool_size: int, generator: torch.Generator
@@ -72,7 +110,7 @@ class RegionPool:
         and candidates are drawn among those images' regions, so a step runs the network on few
         images. When fewer than ``K * N`` regions are left, N shrinks (and then K).
         """
-        unlabelled = self.labelled_at < 0
+        unlabelled = self._unlabelled()
         left = int(unlabelled.sum())
         if left == 0:
             raise ConfigError("the pool has no unlabelled region left")
@@ -86,7 +124,7 @@ class RegionPool:
         images = order[:take]
         region_flags = unlabelled.view(self.num_images, -1)[images]
         local = region_flags.nonzero()
-        ids = images[local[:, 0]] * self.grid.per_image + local[:, 1]
+        ids = images[local[:, 0]] * self.regions.per_image + local[:, 1]
         pick = torch.randperm(ids.numel(), generator=generator)[:wanted]
         return ids[pick].view(num_pools, pool_size)
 
@@ -96,3 +134,4 @@ class RegionPool:
     def load_state_dict(self, state: dict) -> None:
         self.labelled_at = state["labelled_at"].clone()
         self.order = list(state["order"])
+        self.labelled_pixels = int(self.regions.pixels(self.labelled_ids()).sum())

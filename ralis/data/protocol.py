@@ -31,11 +31,11 @@ from ralis.data.cache import (
     mask_dtype,
     take_rows,
 )
-from ralis.data.regions import RegionGrid
 from ralis.data.sanity import label_stats, missing_problem, overlap_problems, void_problem
 from ralis.data.splits import Splits, make_splits, per_image_counts
 from ralis.errors import DataError
 from ralis.progress import progress_bar
+from ralis.regions import RegionGrid, Regions, SuperpixelRegions, superpixel_labels
 
 
 @dataclass
@@ -46,6 +46,7 @@ class ImageSet:
     images_u8: torch.Tensor  # [n, 3, H, W] uint8 (or a LazyTensor)
     masks: torch.Tensor  # [n, H, W] long (or a LazyTensor read as long)
     names: list[str]
+    regions: Regions | None = None  # the images' regions (sets drawn from the train split)
 
     def __len__(self) -> int:
         return self.images_u8.shape[0]
@@ -53,7 +54,8 @@ class ImageSet:
     def subset(self, indices: tuple[int, ...] | list[int]) -> ImageSet:
         idx = [int(i) for i in indices]
         return ImageSet(take_rows(self.images_u8, idx), take_rows(self.masks, idx),
-                        [self.names[i] for i in idx])
+                        [self.names[i] for i in idx],
+                        None if self.regions is None else self.regions.subset(idx))
 
     @property
     def lazy(self) -> bool:
@@ -63,7 +65,7 @@ class ImageSet:
 @dataclass
 class Protocol:
     classes: ClassInfo
-    grid: RegionGrid
+    grid: RegionGrid  # the rectangle grid: pretraining crops, and the regions of kind rect
     splits: Splits
     state: ImageSet  # D_S
     dqn_train: ImageSet  # D_T
@@ -75,6 +77,15 @@ class Protocol:
     @property
     def num_classes(self) -> int:
         return self.classes.num_classes
+
+    @property
+    def regions(self) -> Regions:
+        """The pool's regions (rectangles or superpixels)."""
+        return self.regions_of(self.pool)
+
+    def regions_of(self, images: ImageSet) -> Regions:
+        """The regions of one of the train split's sets (D_S, D_T, the pool)."""
+        return images.regions if images.regions is not None else self.grid
 
     @property
     def ignore_index(self) -> int:
@@ -168,6 +179,7 @@ def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
     check_labels(cfg, classes, [(cfg.train_split, train, False), (cfg.reward_split, reward, True),
                                 (cfg.test_split, test, True)])
     grid = RegionGrid(tuple(train.images_u8.shape[-2:]), tuple(cfg.region_size))
+    train.regions = train_regions(cfg, train, grid, progress)
     splits = make_splits(
         per_image_counts(train.masks, classes.num_classes, classes.ignore_index),
         cfg.state_images, cfg.dqn_train_images, cfg.pool_images, cfg.split_seed,
@@ -177,6 +189,16 @@ def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
         state=train.subset(splits.state), dqn_train=train.subset(splits.dqn_train),
         pool=train.subset(splits.pool), reward=reward, test=test, name=train_ds.dataset_name,
     )
+
+
+def train_regions(cfg: DataConfig, train: ImageSet, grid: RegionGrid, progress: bool = True
+                  ) -> Regions:
+    """The regions of the train split's images (D_S, D_T and the pool inherit them)."""
+    if cfg.regions == "rect":
+        return grid
+    n = cfg.superpixels or grid.per_image  # default: as many as rectangles, of their size
+    labels = superpixel_labels(train.images_u8, n, cfg.slic_compactness, cfg.cache_dir, progress)
+    return SuperpixelRegions(labels, n, unit_pixels=grid.region_pixels)
 
 
 def check_labels(

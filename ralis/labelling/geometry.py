@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ralis.data.regions import RegionGrid
 from ralis.data.resize import nearest_indices
+from ralis.regions import RegionGrid
 
 
 @dataclass(frozen=True)

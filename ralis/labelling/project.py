@@ -31,7 +31,6 @@ from ralis.config import RunConfig, from_dict, to_dict, validate
 from ralis.data.base import ClassInfo, image_size
 from ralis.data.cache import LazyTensor
 from ralis.data.description import load_description, parse_classes
-from ralis.data.regions import RegionGrid, scaled_region_size
 from ralis.errors import ConfigError, DataError
 from ralis.files.atomic import atomic_write_text
 from ralis.labelling.formats.base import ImageInfo, ImportContext, RequestBox
@@ -40,6 +39,7 @@ from ralis.labelling.images import ImageCache, cache_path
 from ralis.labelling.ledger import LEDGER_NAME, Ledger, LedgerError
 from ralis.loop.rundir import lock_dir, prepare_dir, unlock_dir
 from ralis.progress import progress_bar
+from ralis.regions import RegionGrid, scaled_region_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 MODELS_DIR = "models"
@@ -252,6 +252,10 @@ def init_project(root: Path, images_dir: Path, classes_file: Path, cfg: RunConfi
     classes = read_classes(Path(classes_file))
     files = [(n, p, image_size(p)) for n, p in list_images(Path(images_dir))]
     working = _working_size(files, cfg.data.resolution)
+    if cfg.data.regions != "rect":
+        raise ConfigError(f"labelling projects request rectangle regions; data.regions="
+                          f"{cfg.data.regions} works in `ralis simulate` and `ralis benchmark` "
+                          "only. Leave --regions out (or use --regions rect)")
     region = tuple(cfg.data.region_size)
     if region_layout is not None:
         region = scaled_region_size(region, tuple(region_layout), working)

@@ -32,6 +32,7 @@ from ralis.labelling.project import Project, now, seed_for, torch_seed
 from ralis.labelling.training import load_version, partial_masks
 from ralis.loop.oracle import SparseMasks, tile_distributions
 from ralis.models.inference import predict
+from ralis.regions import RegionGrid
 
 
 class _StateSet:
@@ -49,6 +50,10 @@ class _Protocol:
         self.classes, self.state = project.classes, state
         self.num_classes = project.classes.num_classes
         self.ignore_index = project.classes.ignore_index
+        self.grid = project.grid
+
+    def regions_of(self, images) -> RegionGrid:
+        return self.grid
 
 
 class _Labels:
@@ -58,8 +63,8 @@ class _Labels:
         self.project, self.masks = project, masks
 
     def region_distributions(self, region_ids: torch.Tensor, num_classes: int) -> torch.Tensor:
-        return tile_distributions(self.masks, region_ids, self.project.grid.region_size,
-                                  num_classes, self.project.classes.ignore_index)
+        return tile_distributions(self.masks, region_ids, num_classes,
+                                  self.project.classes.ignore_index)
 
 
 def _pool(project: Project, include_pending: bool) -> tuple[RegionPool, int]:
@@ -132,7 +137,7 @@ def next_round(project: Project, regions: int, strategy: str, fmt: str, policy=N
         state = _StateSet(project.images[order[:count].sort().values])
         masks = partial_masks(project, ledger.active_labels(ledger.labelled_ids()))
         extras.update(protocol=_Protocol(project, state), oracle=_Labels(project, masks))
-    ctx = StepContext(model=model, images_u8=project.images, pool=pool, grid=project.grid,
+    ctx = StepContext(model=model, images_u8=project.images, pool=pool, regions=project.grid,
                       generator=generator, device=cfg.device,
                       batch_size=cfg.train.eval_batch_size, mc_samples=cfg.al.mc_samples,
                       timer=Timer(), extras=extras)

@@ -93,8 +93,8 @@ class AgentTrainer:
     def __init__(self, cfg: RunConfig, run: Run, proto: Protocol, progress: bool = True):
         self.cfg, self.out, self.proto, self.progress = cfg, run.root, proto, progress
         self.run_dir = run
-        self.spec = FeatureSpec.from_config(cfg.agent, proto.num_classes, proto.grid,
-                                            len(proto.state))
+        self.spec = FeatureSpec.from_config(cfg.agent, proto.num_classes,
+                                            proto.regions_of(proto.state), len(proto.state))
         self.theta_start = start_model(cfg, proto, run, progress)
         self.game_images = game_split(cfg, proto)[1]
         self.start_state = copy.deepcopy(self.theta_start.state_dict())
@@ -209,9 +209,11 @@ class AgentTrainer:
         seg_opt = make_optimizer(model, cfg.train.lr, cfg.train)
         seg_sched = torch.optim.lr_scheduler.ExponentialLR(seg_opt, cfg.train.lr_gamma)
         images = self.game_images
-        pool = RegionPool(proto.grid, len(images))
-        budget = min(a.episode_budget, pool.num_regions)
-        oracle = Oracle(images.masks, proto.grid, proto.ignore_index, budget)
+        regions = proto.regions_of(images)
+        pool = RegionPool(regions, len(images))
+        budget = min(a.episode_budget, pool.total_units)  # in budget units (regions)
+        oracle = Oracle(images.masks, regions, proto.ignore_index, budget, cfg.al.labelling,
+                        proto.num_classes)
         past = 0.0 if a.mode == "faithful" else self.start_miou
         K = cfg.al.regions_per_step
         epsilon = epsilon_for(cfg, ep - 1, self.global_step)
@@ -219,17 +221,18 @@ class AgentTrainer:
 
         def observe(step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             g = torch.Generator().manual_seed(step_seed(cfg.seed, ep * 100003 + step, "pools"))
-            n = min(K, budget - pool.num_labelled)
+            n = min(K, pool.regions_for(budget - pool.units()))
             pools = pool.sample_candidates(n, a.pool_size, g)
             dist = oracle.region_distributions(pool.labelled_ids(), proto.num_classes)
-            state = observe_state(model, proto.state.images_u8, proto.grid, self.spec,
+            state = observe_state(model, proto.state.images_u8, proto.regions_of(proto.state),
+                                  self.spec,
                                   cfg.train.eval_batch_size, cfg.device)
-            feats = observe_pools(model, pools, images.images_u8, proto.grid, dist, self.spec,
+            feats = observe_pools(model, pools, images.images_u8, regions, dist, self.spec,
                                   cfg.train.eval_batch_size, cfg.device)
             return pools, state, feats
 
         pools, state, feats = observe(1)
-        while pool.num_labelled < budget:
+        while pool.units() < budget - 1e-9:
             t += 1
             self.global_step += 1
             torch.manual_seed(step_seed(cfg.seed, ep * 100003 + t, "torch"))
@@ -241,7 +244,7 @@ class AgentTrainer:
             chosen = pools.gather(1, actions.unsqueeze(1)).squeeze(1)
             pool.label(chosen, t)
             oracle.label(chosen)
-            data = LabelledData(images.images_u8, oracle.partial_masks, proto.grid,
+            data = LabelledData(images.images_u8, oracle.partial_masks, regions,
                                 proto.ignore_index)
             for _ in range(a.train_passes):  # more passes: a reward less of SGD noise
                 train_pass(model, seg_opt, data, chosen, cfg.train, g, cfg.device,
@@ -252,7 +255,7 @@ class AgentTrainer:
             reward = 100.0 * (miou - past)
             past = miou
             total_return += reward
-            if pool.num_labelled < budget:
+            if pool.units() < budget - 1e-9:
                 next_pools, next_state, next_feats = observe(t + 1)
                 # pool k at t pairs with pool k at t+1 (the authors' pairing); a shorter last
                 # step reuses its pools cyclically
@@ -271,7 +274,7 @@ class AgentTrainer:
                 self.scheduler.step()
             if t % a.target_sync == 0:
                 sync_target(self.policy, self.target)
-            if pool.num_labelled < budget:
+            if pool.units() < budget - 1e-9:
                 pools, state, feats = next_pools, next_state, next_feats
         dist = oracle.labelled_distribution(proto.num_classes)
         row = {

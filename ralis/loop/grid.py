@@ -40,12 +40,15 @@ FINAL_TRAINING_FIELDS = (  # read only by the final training at each budget
     "train.final_patience",
 )
 
-THETA0_IGNORE = ("seed", "preset", *MACHINE_FIELDS, *FINAL_TRAINING_FIELDS, "al", "agent",
-                 "train.lr")  # θ0 reads none of these
+REGION_FIELDS = ("data.regions", "data.superpixels", "data.slic_compactness")
+"""The region kind: θ0 and the upper bound train on whole images, so both kinds share them."""
+THETA0_IGNORE = ("seed", "preset", *MACHINE_FIELDS, *FINAL_TRAINING_FIELDS, *REGION_FIELDS,
+                 "al", "agent", "train.lr")  # θ0 reads none of these
 AGENT_IGNORE = ("seed", "preset", *MACHINE_FIELDS, *FINAL_TRAINING_FIELDS,
-                *(f"al.{f.name}" for f in fields(ALConfig) if f.name != "regions_per_step"))
-"""The agent's game reads K (``al.regions_per_step``) and nothing else of ``al``."""
-UPPER_IGNORE = (*FINAL_TRAINING_FIELDS, "preset", "al", "agent", "train.lr")
+                *(f"al.{f.name}" for f in fields(ALConfig)
+                  if f.name not in ("regions_per_step", "labelling")))
+"""The agent's game reads K (``al.regions_per_step``) and the labelling, nothing else of ``al``."""
+UPPER_IGNORE = (*FINAL_TRAINING_FIELDS, *REGION_FIELDS, "preset", "al", "agent", "train.lr")
 
 
 def check_reuse(run_dir: Path, cfg: RunConfig, command: str, ignore: tuple[str, ...] = ()) -> None:

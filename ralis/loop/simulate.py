@@ -35,16 +35,24 @@ from ralis.progress import progress_bar
 CHECKPOINT = "checkpoint.safetensors"
 PRETRAIN_IGNORES = ("al", "agent", "train.lr", "train.final_lr", "train.final_from",
                     "train.final_with_start_set", "train.final_samples_per_epoch",
-                    "train.final_schedule", "train.final_epochs", "train.final_patience")
+                    "train.final_schedule", "train.final_epochs", "train.final_patience",
+                    "data.regions", "data.superpixels", "data.slic_compactness")
 """Settings θ0 pretraining never reads: a θ0 is reused whatever they are."""
 
 
-def check_budgets(cfg: RunConfig, pool_regions: int, pool_images: int) -> None:
+def check_budgets(cfg: RunConfig, pool_regions: float, pool_images: int) -> None:
+    """``pool_regions``: the pool in budget units (regions; superpixels: average ones)."""
     if max(cfg.al.budgets) > pool_regions:
+        what = "regions" if cfg.data.regions == "rect" else "average superpixels"
         raise ConfigError(
-            f"budget {max(cfg.al.budgets)} is larger than the pool ({pool_regions} regions in "
-            f"{pool_images} images); lower --budgets or use more pool images"
+            f"budget {max(cfg.al.budgets)} is larger than the pool ({pool_regions:.0f} {what} "
+            f"in {pool_images} images); lower --budgets or use more pool images"
         )
+
+
+def crossed(budgets, before: float, after: float) -> list[int]:
+    """The budgets reached by going from ``before`` to ``after`` labelled units."""
+    return [b for b in budgets if before < b <= after + 1e-9]
 
 
 def miou_on(model, images, proto: Protocol, cfg: RunConfig) -> tuple[float, torch.Tensor]:
@@ -82,9 +90,10 @@ class Simulation:
         self.model = model.to(cfg.device)
         self.start_state = copy.deepcopy(self.model.state_dict())  # θ0, before any step
         self._check_start(tensors_digest(self.start_state))
-        self.pool = RegionPool(proto.grid, len(proto.pool))
-        check_budgets(cfg, self.pool.num_regions, len(proto.pool))
-        self.oracle = Oracle(proto.pool.masks, proto.grid, proto.ignore_index, max(cfg.al.budgets))
+        self.pool = RegionPool(proto.regions, len(proto.pool))
+        check_budgets(cfg, self.pool.total_units, len(proto.pool))
+        self.oracle = Oracle(proto.pool.masks, proto.regions, proto.ignore_index,
+                             max(cfg.al.budgets), cfg.al.labelling, proto.num_classes)
         self.optimizer = make_optimizer(self.model, cfg.train.lr, cfg.train)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, cfg.train.lr_gamma)
         self.store = self.rundir.store
@@ -145,7 +154,7 @@ class Simulation:
         pools = self.pool.sample_candidates(n, self.cfg.pool_size(self.strategy_name), generator)
         ctx = StepContext(
             model=self.model, images_u8=self.proto.pool.images_u8, pool=self.pool,
-            grid=self.proto.grid, generator=generator, device=self.cfg.device,
+            regions=self.proto.regions, generator=generator, device=self.cfg.device,
             batch_size=self.cfg.train.eval_batch_size, mc_samples=self.cfg.al.mc_samples,
             timer=timer, extras={"protocol": self.proto, "oracle": self.oracle, "config": self.cfg,
                                  "mc_full_resolution": self.cfg.al.mc_full_resolution,
@@ -155,7 +164,7 @@ class Simulation:
 
     def labelled_data(self) -> LabelledData:
         return LabelledData(self.proto.pool.images_u8, self.oracle.partial_masks,
-                            self.proto.grid, self.proto.ignore_index)
+                            self.proto.regions, self.proto.ignore_index)
 
     def final_training_set(self) -> tuple[LabelledData, torch.Tensor]:
         """The final training's images and region ids: the labelled regions of the pool, and
@@ -164,10 +173,21 @@ class Simulation:
         if not self.cfg.train.final_with_start_set:
             return data, ids
         dt = self.proto.dqn_train
-        offset = len(dt) * self.proto.grid.per_image
+        dt_regions = self.proto.regions_of(dt)
+        offset = len(dt) * dt_regions.per_image
         data = LabelledData(concat_rows([dt.images_u8, data.images_u8]),
-                            concat_rows([dt.masks, data.masks]), data.grid, data.ignore_index)
-        return data, torch.cat([torch.arange(offset), ids + offset])
+                            concat_rows([dt.masks, data.masks]),
+                            dt_regions.concat(data.regions), data.ignore_index)
+        start = dt_regions.valid(len(dt)).nonzero().squeeze(1)
+        return data, torch.cat([start, ids + offset])
+
+    def _cells(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(image, row, col)`` of regions for the acquisition table (superpixels: -1, -1)."""
+        regions = self.proto.regions
+        if regions.kind == "rect":
+            return regions.split(ids)
+        none = torch.full_like(ids, -1)
+        return ids // regions.per_image, none, none
 
     def do_step(self, n: int) -> dict:
         """One AL step. Its randomness depends only on (seed, step), so a resumed run repeats
@@ -185,12 +205,13 @@ class Simulation:
             ids = torch.tensor([rid for _, rid in stored])
         else:
             ids = self.select(n, timer)
-            img, row, col = self.proto.grid.split(ids)
+            img, row, col = self._cells(ids)
             names = self.proto.pool.names
             self.store.add_acquisitions(self.step, [
                 (int(r), names[int(i)], int(a), int(b))
                 for r, i, a, b in zip(ids, img, row, col, strict=True)
             ])
+        before = self.pool.units()
         self._label(ids, self.step)
         # selection may draw from torch's global generator (BALD), and a resumed step skips
         # it: training gets its own seed so it is the same either way
@@ -205,7 +226,8 @@ class Simulation:
                 self.scheduler.step()
         val = None
         every = self.cfg.al.eval_every
-        if (every and self.step % every == 0) or self.pool.num_labelled in self.cfg.al.budgets:
+        at_budget = bool(crossed(self.cfg.al.budgets, before, self.pool.units()))
+        if (every and self.step % every == 0) or at_budget:
             with timer("eval"):
                 val, _ = miou_on(self.model, self.proto.reward, self.proto, self.cfg)
             self.last_val = (self.step, val)
@@ -273,10 +295,10 @@ class Simulation:
         test_miou, conf = miou_on(model, proto.test, proto, cfg)
         iou = iou_per_class(conf)
         dist = self.oracle.labelled_distribution(proto.num_classes)
-        region_px = budget * proto.grid.region_pixels
         total_px = len(proto.pool) * proto.pool.images_u8.shape[-2] * proto.pool.images_u8.shape[-1]
         row = {
-            "regions": budget, "pixel_fraction": region_px / total_px, "miou": test_miou,
+            "regions": budget, "pixel_fraction": self.pool.labelled_pixels / total_px,
+            "miou": test_miou,
             "val_miou": result.best_miou,
             "iou": {n: (None if torch.isnan(v) else float(v))
                     for n, v in zip(proto.classes.names, iou, strict=True)},
@@ -295,22 +317,28 @@ class Simulation:
             budgets = list(self.cfg.al.budgets)
             done = {b["regions"] for b in self.store.budgets()}
             total = max(budgets)
-            bar = progress_bar(total=total, initial=self.pool.num_labelled,
-                               desc=f"{self.strategy_name}", unit="region",
-                               disable=not self.progress)
+            rect = self.proto.regions.kind == "rect"
+            bar = progress_bar(total=total, initial=min(total, round(self.pool.units())),
+                               desc=f"{self.strategy_name}",
+                               unit="region" if rect else "unit", disable=not self.progress)
             while True:
-                labelled = self.pool.num_labelled
-                if labelled in budgets and labelled not in done:
-                    row = self.final_train(labelled)
-                    done.add(labelled)
-                    bar.write(f"  {self.strategy_name} @ {labelled} regions: test mIoU "
-                              f"{row['miou']:.4f} (val {row['val_miou']:.4f})")
-                if labelled >= total:
+                labelled = self.pool.units()
+                for b in crossed(budgets, -1.0, labelled):
+                    if b in done:
+                        continue
+                    row = self.final_train(b)
+                    done.add(b)
+                    bar.write(f"  {self.strategy_name} @ {b} {'regions' if rect else 'units'}: "
+                              f"test mIoU {row['miou']:.4f} (val {row['val_miou']:.4f})")
+                if labelled >= total - 1e-9:
                     break
-                next_budget = min(b for b in budgets if b > labelled)
-                n = min(self.cfg.al.regions_per_step, next_budget - labelled)
+                next_budget = min(b for b in budgets if b > labelled + 1e-9)
+                # rectangles land on every budget exactly; superpixels differ in size, so
+                # the step that crosses a budget stops at its first region past it
+                n = min(self.cfg.al.regions_per_step,
+                        self.pool.regions_for(next_budget - labelled))
                 row = self.do_step(n)
-                bar.update(row["labelled"] - labelled)
+                bar.update(min(total, round(self.pool.units())) - min(total, round(labelled)))
                 if row["val_miou"] is not None:
                     bar.set_postfix(val_miou=f"{row['val_miou']:.3f}")
             bar.close()
@@ -326,6 +354,8 @@ class Simulation:
             "dataset_name": getattr(self.proto, "name", None) or cfg.data.dataset,
             "preset": cfg.preset, "git_revision": git_revision(), "run_id": self.rundir.run_id,
             "classes": list(self.proto.classes.names),
+            "region_kind": self.proto.regions.kind, "regions": self.proto.regions.describe(),
+            "labelling": cfg.al.labelling,
             "budgets": [
                 {k: b[k] for k in ("regions", "pixel_fraction", "miou", "val_miou", "iou",
                                    "class_distribution", "class_entropy", "epochs", "wall")}
@@ -415,7 +445,7 @@ def simulate(
         set_threads(cfg)
         proto = proto or load_protocol(cfg.data, progress)
         run.same_data(proto)
-        check_budgets(cfg, len(proto.pool) * proto.grid.per_image, len(proto.pool))
+        check_budgets(cfg, RegionPool(proto.regions, len(proto.pool)).total_units, len(proto.pool))
         if pretrained is None:
             pretrained = pretrain(cfg, out / "pretrain", resume=True, progress=progress,
                                   proto=proto, ignore=PRETRAIN_IGNORES)

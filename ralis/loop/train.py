@@ -12,11 +12,11 @@ from torch import nn
 
 from ralis.config import TrainConfig
 from ralis.data.base import normalize
-from ralis.data.regions import RegionGrid
 from ralis.loop.divergence import check_loss, check_outputs, check_weights
 from ralis.metrics import confusion_matrix
 from ralis.precision import autocast
 from ralis.progress import progress_bar
+from ralis.regions import Regions
 
 
 @dataclass
@@ -25,7 +25,7 @@ class LabelledData:
 
     images_u8: torch.Tensor  # [P, 3, H, W] uint8
     masks: torch.Tensor  # [P, H, W] long
-    grid: RegionGrid
+    regions: Regions  # the images' regions (rectangles or superpixels)
     ignore_index: int
 
 
@@ -36,20 +36,21 @@ def region_crops(
     generator: torch.Generator,
     flip: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random crops that contain each region's centre pixel, with random horizontal flips.
+    """Random crops that contain each region's anchor pixel (a rectangle's centre, the pixel of
+    a superpixel nearest its centroid), with random horizontal flips.
 
     ``region_ids [B]`` -> ``(images [B, 3, ch, cw] normalised, masks [B, ch, cw])``.
     """
     H, W = data.images_u8.shape[-2:]
     ch, cw = min(crop_size[0], H), min(crop_size[1], W)
-    boxes = data.grid.boxes(region_ids)
-    cy, cx = (boxes[:, 0] + boxes[:, 2]) // 2, (boxes[:, 1] + boxes[:, 3]) // 2
+    anchor = data.regions.anchors(region_ids)
+    cy, cx = anchor[:, 0], anchor[:, 1]
     lo_y, hi_y = (cy - ch + 1).clamp(0, H - ch), cy.clamp(max=H - ch)
     lo_x, hi_x = (cx - cw + 1).clamp(0, W - cw), cx.clamp(max=W - cw)
     u = torch.rand(2, region_ids.numel(), generator=generator)
     top = lo_y + (u[0] * (hi_y - lo_y + 1)).long().clamp(max=hi_y - lo_y)
     left = lo_x + (u[1] * (hi_x - lo_x + 1)).long().clamp(max=hi_x - lo_x)
-    image_idx = region_ids // data.grid.per_image
+    image_idx = region_ids // data.regions.per_image
     flips = torch.rand(region_ids.numel(), generator=generator) < 0.5 if flip else None
     xs, ys = [], []
     for i in range(region_ids.numel()):  # one slice per sample of the batch
@@ -215,9 +216,9 @@ def fit(
     bar = progress_bar(range(first, max_epochs + 1) if not done else range(0), desc=desc,
                        leave=False, disable=not progress)
     for epoch in bar:
-        items = one_region_per_image(region_ids, data.grid.per_image, generator)
+        items = one_region_per_image(region_ids, data.regions.per_image, generator)
         while cfg.samples_per_epoch and items.numel() < cfg.samples_per_epoch:
-            items = torch.cat([items, one_region_per_image(region_ids, data.grid.per_image,
+            items = torch.cat([items, one_region_per_image(region_ids, data.regions.per_image,
                                                            generator)])
         if cfg.samples_per_epoch:
             items = items[: cfg.samples_per_epoch]

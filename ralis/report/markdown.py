@@ -9,16 +9,27 @@ intervals and win / tie / loss verdicts read off the intervals (:mod:`ralis.repo
 labels-needed table carries bootstrap intervals over seeds. Sections that compare strategies or
 seeds say so in a sentence when the input has only one; ``theta0`` (the start model) and ``full``
 (the upper bound) are references, shown in italics and never ranked.
+
+Region kinds: a table holding more than one (``rect`` rectangles, ``slic`` superpixels) is
+reported by series, strategy and kind (:func:`ralis.report.table.series_rows`: ``entropy · slic``;
+rect keeps the plain name, so a table of one kind reads as before). Its mIoU curves are drawn
+against the % of pool pixels labelled, where kinds compare at equal pixel cost; the paired
+differences, the labels needed and the verdict are given within each kind; and a section pairs
+each strategy's slic runs with its rect runs by seed (slic minus rect). θ0 and the upper bound
+are shared by every kind. With ``runs`` (or a grid folder) holding ``agent-*/run.sqlite``, the
+agents' training game gets its own section (:mod:`ralis.report.agents`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ralis.errors import RalisError
 from ralis.report import figures
+from ralis.report.agents import agent_labels, find_agent_dirs, read_episodes, summarize
 from ralis.report.stats import (
     LEVEL,
     ONE_SEED,
@@ -32,6 +43,7 @@ from ralis.report.stats import (
 from ralis.report.table import (
     BASELINES,
     FULL,
+    RECT,
     SPECIAL,
     THETA0,
     Results,
@@ -46,19 +58,29 @@ from ralis.report.table import (
     find_run_dirs,
     gap_closed,
     gaps_closed,
+    kind_fractions,
+    kind_rows,
     load_results,
     mean_curve,
     pixel_fractions,
     pooled_std,
     reference,
+    region_kind,
+    region_kinds,
     regions_needed,
     savings,
+    series_name,
+    series_rows,
+    split_series,
     strategies,
 )
 
 REFERENCE_LABELS = {THETA0: "θ0 (start)", FULL: FULL}
 """Row labels (italic in tables) of the special, unranked rows."""
 REFERENCE_NAMES = {THETA0: "the start model θ0", FULL: "the upper bound"}
+KIND_TEXT = {RECT: "rectangles of the region grid",
+             "slic": "SLIC superpixels; a nominal region is an average superpixel"}
+"""What each region kind is, in the report's header."""
 
 
 def _fmt(stat: Stat | None, decimals: int = 1) -> str:
@@ -95,7 +117,7 @@ def _values(rows: Sequence[dict[str, Any]], key: str) -> list[str]:
 
 
 def _runs(rows: Sequence[dict[str, Any]]) -> int:
-    return len({r.get("run_dir") or (r["strategy"], r["seed"]) for r in rows})
+    return len({(r.get("run_dir") or (r["strategy"], r["seed"]), region_kind(r)) for r in rows})
 
 
 def _plural(n: int, word: str) -> str:
@@ -137,12 +159,24 @@ def _budget_table(stats: dict[tuple[str, int], Stat], names: Sequence[str], bs: 
 
 
 # ------------------------------------------------------------------------------- sections
-def _header(rows, results: Results, given: Path, out_dir: Path, budget_arg: int | None
-            ) -> list[str]:
+def _kind_fractions_text(by_kind: dict[str, dict[int, float]], budget: int) -> str:
+    """``rect 1.0%, slic 1.2%``: the mean % of pool pixels each kind labelled at ``budget``."""
+    return ", ".join(f"{k} {_pct(f.get(budget))}" for k, f in by_kind.items())
+
+
+def _header(rows, results: Results, given: Path, out_dir: Path, budget_arg: int | None,
+            kinds: Sequence[str] = (RECT,)) -> list[str]:
+    """``rows``: series rows (:func:`series_rows`); ``kinds``: the region kinds of the table."""
     seeds = _seeds_by_strategy(rows)
     names = strategies(rows)
     fractions = pixel_fractions(rows)
     budget_text = ", ".join(f"{b} ({_pct(fractions.get(b))} px)" for b in budgets(rows))
+    budget_title = "labelled regions, % of pool pixels"
+    if len(kinds) > 1:
+        by_kind = kind_fractions(rows)
+        budget_text = ", ".join(f"{b} ({_kind_fractions_text(by_kind, b)} px)"
+                                for b in budgets(rows))
+        budget_title = "nominal regions, % of pool pixels per region kind"
     strat_text = ", ".join(f"{s} ({_plural(len(seeds[s]), 'seed')})" for s in names) or "none"
     refs = []
     if THETA0 in seeds:
@@ -163,7 +197,7 @@ def _header(rows, results: Results, given: Path, out_dir: Path, budget_arg: int 
         f"- **Preset:** {', '.join(_values(rows, 'preset')) or '?'}",
         f"- **Strategies:** {strat_text}" + "".join(f"; {r}" for r in refs),
         f"- **Seeds:** {', '.join(map(str, all_seeds)) or '?'}",
-        f"- **Budgets (labelled regions, % of pool pixels):** {budget_text or 'none'}",
+        f"- **Budgets ({budget_title}):** {budget_text or 'none'}",
         f"- **Git revisions:** {', '.join(_values(rows, 'git_revision')) or 'unknown'}",
         f"- **Runs:** {_runs(rows)} ({_plural(len(rows), 'row')} of `{results.source.name}`, "
         f"{what[results.kind]})",
@@ -173,6 +207,23 @@ def _header(rows, results: Results, given: Path, out_dir: Path, budget_arg: int 
         "seeds (ddof = 1).",
         "",
     ]
+    if list(kinds) != [RECT]:
+        described = "; ".join(f"{k} ({KIND_TEXT.get(k, 'regions')})" for k in kinds)
+        label = "Region kinds" if len(kinds) > 1 else "Region kind"
+        at = lines.index(next(line for line in lines if line.startswith("- **Budgets")))
+        lines.insert(at, f"- **{label}:** {described}")
+        if len(kinds) > 1:
+            lines += [
+                "Series are strategy and region kind: "
+                + ("a plain strategy name is its rect runs, `strategy · kind` its runs of "
+                   "another kind." if RECT in kinds else "`strategy · kind`.")
+                + " Budgets are "
+                "nominal region counts, the same numbers in every kind, but a region of one "
+                "kind does not cost the pixels of one of another, so the curves are drawn "
+                "against the % of pool pixels labelled. θ0 and the upper bound are shared by "
+                "every kind.",
+                "",
+            ]
     return lines
 
 
@@ -191,12 +242,30 @@ def _gap_text(stats) -> str | None:
             + ", ".join(parts) + ".")
 
 
-def _miou_section(rows, stats, out_dir: Path) -> list[str]:
+def _miou_section(rows, stats, out_dir: Path, mixed: bool = False) -> list[str]:
+    """``rows``: series rows; ``mixed``: several region kinds (curves against pixels)."""
     names = strategies(rows)
     bs = budgets(rows)
     fractions = pixel_fractions(rows)
-    lines = ["## Test mIoU vs labelled regions", ""]
-    if names:
+    lines = ["## Test mIoU vs labelled " + ("pixels" if mixed else "regions"), ""]
+    if names and mixed:
+        figures.miou_curve(rows, out_dir / "miou_curve.png", x="pixel_fraction")
+        by_kind = kind_fractions(rows)
+        start = ("; the first line is θ0, the start model every curve begins from (0 "
+                 "pixels, the black star in the figure)" if reference(stats, THETA0) else "")
+        lines += [
+            "![test mIoU vs % of pool pixels labelled](miou_curve.png)",
+            "",
+            "The figure puts each series at the mean % of pool pixels it labelled, so region "
+            "kinds compare at equal pixel cost (dashed: a region kind other than rect). Mean ± "
+            "std test mIoU (%) per series; columns are nominal budgets in regions (the mean % "
+            f"of pool pixels each region kind labelled there){start}.",
+            "",
+            _budget_table(stats, names, bs,
+                          [f"{b} ({_kind_fractions_text(by_kind, b)})" for b in bs]),
+            "",
+        ]
+    elif names:
         figures.miou_curve(rows, out_dir / "miou_curve.png")
         start = ("; the first line is θ0, the start model every curve begins from (0 "
                  "regions, the black star in the figure)" if reference(stats, THETA0) else "")
@@ -259,60 +328,39 @@ def _signed(value: float) -> str:
     return f"{value:+.2f}"
 
 
-def _paired_table(found: Sequence[Paired]) -> str:
+def _paired_table(found: Sequence[Paired], pixels: dict[int, str] | None = None) -> str:
+    """One line per budget; ``pixels``: a "% px" cell per budget, as a second column."""
     body = []
     for p in found:
         interval = ("– (one seed)" if p.interval is None
                     else f"[{_signed(p.interval[0])}, {_signed(p.interval[1])}]")
         seeds = ", ".join(f"{s}: {_signed(d)}" for s, d in p.differences.items())
-        body.append([str(p.budget), str(p.n), _signed(p.mean), interval, p.verdict, seeds])
-    return _table(["budget", "n seeds", "mean difference (points)", f"{LEVEL:.0%} bootstrap interval",
-                   "verdict", "per seed (seed: difference)"], body, align="rrrrll")
+        px = [pixels.get(p.budget, "?")] if pixels is not None else []
+        body.append([str(p.budget), *px, str(p.n), _signed(p.mean), interval, p.verdict, seeds])
+    header = ["budget", *(["% of pool pixels"] if pixels is not None else []), "n seeds",
+              "mean difference (points)", f"{LEVEL:.0%} bootstrap interval", "verdict",
+              "per seed (seed: difference)"]
+    return _table(header, body, align="r" * (len(header) - 2) + "ll")
 
 
-def _paired_section(rows, names: Sequence[str]) -> list[str]:
-    """Paired-by-seed differences of test mIoU with bootstrap intervals and verdicts."""
-    pairs, ref = paired_plan(names)
-    found = {k: v for k, v in paired_comparisons(rows, names).items() if v}
-    if not pairs:
-        return []
-    if ref is None:
-        heading = "## Paired differences (RALIS minus each baseline)"
-        intro = ("Test mIoU of ralis minus each other strategy, paired by seed (the same seed "
-                 "gives both runs the same θ0 and the same splits), in mIoU points; positive = "
-                 "ralis better.")
-    else:
-        heading = f"## Paired differences (each strategy minus {ref})"
-        intro = (f"There is no ralis run in this table, so each strategy is compared with {ref} "
-                 f"instead: its test mIoU minus {ref}'s, paired by seed (the same seed gives both "
-                 "runs the same θ0 and the same splits), in mIoU points; positive = better than "
-                 f"{ref}.")
-    lines = [heading, "", intro + (
-        f" The interval is the {LEVEL:.0%} percentile bootstrap interval of the mean difference "
-        f"over seeds ({RESAMPLES} resamples, seed 0). Verdict from the interval alone: win = "
-        "entirely above 0, loss = entirely below 0, tie = it contains 0. n seeds counts the "
-        "seeds both strategies ran at that budget; a seed only one of them ran is left out."), ""]
-    all_found = [p for v in found.values() for p in v]
-    if not all_found:
-        return lines + ["No seed was run by both strategies of any comparison, so there is no "
-                        "paired difference.", ""]
-    if any(p.n == 1 for p in all_found):
-        lines += ["Where only one seed is shared, the mean difference is that seed's difference; "
-                  f"no interval can be computed from one seed, and the verdict is \"{ONE_SEED}\".",
-                  ""]
-    for a, b in pairs:
-        if (a, b) not in found:
-            lines += [f"### {a} − {b}", "", "No seed shared at any budget.", ""]
-            continue
-        lines += [f"### {a} − {b}", "", _paired_table(found[(a, b)]), ""]
+_PAIRED_TEXT = (
+    f" The interval is the {LEVEL:.0%} percentile bootstrap interval of the mean difference "
+    f"over seeds ({RESAMPLES} resamples, seed 0). Verdict from the interval alone: win = "
+    "entirely above 0, loss = entirely below 0, tie = it contains 0. n seeds counts the "
+    "seeds both strategies ran at that budget; a seed only one of them ran is left out.")
+_ONE_SEED_TEXT = ("Where only one seed is shared, the mean difference is that seed's difference; "
+                  f"no interval can be computed from one seed, and the verdict is \"{ONE_SEED}\".")
+
+
+def _tally(all_found: Sequence[Paired], subject: str, what: str) -> str:
+    """"In all, <subject> N wins, ... in M comparisons (<what>)", and what a win means with
+    the few seeds at hand."""
     counts = {v: sum(p.verdict == v for p in all_found) for v in ("win", "tie", "loss")}
     one = sum(p.verdict == ONE_SEED for p in all_found)
-    subject = "ralis has" if ref is None else f"the strategies against {ref} have"
     losses = f"{counts['loss']} loss" + ("" if counts["loss"] == 1 else "es")
     text = (f"In all, {subject} {_plural(counts['win'], 'win')}, "
             f"{_plural(counts['tie'] + one, 'tie')} and {losses}"
-            + f" in {_plural(len(all_found), 'comparison')} (budgets × "
-            + ("baselines" if ref is None else "strategies") + ")"
+            + f" in {_plural(len(all_found), 'comparison')} ({what})"
             + (f"; {one} of the ties from one seed only" if one else "") + ".")
     multi = [p for p in all_found if p.n >= 2]
     if multi and all(range_is_interval(p.n) for p in multi):
@@ -326,14 +374,122 @@ def _paired_section(rows, names: Sequence[str]) -> list[str]:
                  + " and ".join(f"{2 * 0.5 ** n:.0%} of {n}-seed comparisons" for n in ns)
                  + f": about {chance:.1f} of these {len(multi)}. These intervals describe these "
                  "seeds; they are not a significance test.")
-    return lines + [text, ""]
+    return text
 
 
-def _reward_set_section(rows, out_dir: Path) -> list[str]:
+def _paired_section(rows, names: Sequence[str], kind: str | None = None) -> list[str]:
+    """Paired-by-seed differences of test mIoU with bootstrap intervals and verdicts.
+
+    ``kind``: the rows are one region kind's of a table holding several (headings say which).
+    """
+    pairs, ref = paired_plan(names)
+    found = {k: v for k, v in paired_comparisons(rows, names).items() if v}
+    if not pairs:
+        return []
+    within = f", {kind} regions" if kind else ""
+    tag = f" ({kind})" if kind else ""
+    if ref is None:
+        heading = f"## Paired differences{within} (RALIS minus each baseline)"
+        intro = ("Test mIoU of ralis minus each other strategy, paired by seed (the same seed "
+                 "gives both runs the same θ0 and the same splits), in mIoU points; positive = "
+                 "ralis better.")
+    else:
+        heading = f"## Paired differences{within} (each strategy minus {ref})"
+        intro = (f"There is no ralis run in this table, so each strategy is compared with {ref} "
+                 f"instead: its test mIoU minus {ref}'s, paired by seed (the same seed gives both "
+                 "runs the same θ0 and the same splits), in mIoU points; positive = better than "
+                 f"{ref}.")
+    if kind:
+        intro = f"Within the {kind} runs only. " + intro
+    lines = [heading, "", intro + _PAIRED_TEXT, ""]
+    all_found = [p for v in found.values() for p in v]
+    if not all_found:
+        return lines + ["No seed was run by both strategies of any comparison, so there is no "
+                        "paired difference.", ""]
+    if any(p.n == 1 for p in all_found):
+        lines += [_ONE_SEED_TEXT, ""]
+    for a, b in pairs:
+        if (a, b) not in found:
+            lines += [f"### {a} − {b}{tag}", "", "No seed shared at any budget.", ""]
+            continue
+        lines += [f"### {a} − {b}{tag}", "", _paired_table(found[(a, b)]), ""]
+    subject = "ralis has" if ref is None else f"the strategies against {ref} have"
+    what = "budgets × " + ("baselines" if ref is None else "strategies")
+    return lines + [_tally(all_found, subject, what), ""]
+
+
+def kind_comparisons(rows: Sequence[dict[str, Any]]
+                     ) -> tuple[str | None, dict[tuple[str, str], list[Paired]]]:
+    """Each strategy of each other region kind minus the same strategy of the reference kind
+    (rect, or the first kind without rect), paired by seed at every nominal budget both ran.
+
+    Returns ``(reference kind, {(series a, series b): [Paired per budget]})``, keys in report
+    order (``entropy · slic`` minus ``entropy``); the reference is None and the dict empty with
+    fewer than two kinds. ``rows`` are the table's rows (with ``region_kind``), not series.
+    """
+    kinds = region_kinds(rows)
+    if len(kinds) < 2:
+        return None, {}
+    ref = RECT if RECT in kinds else kinds[0]
+    srows = series_rows(rows)
+    ref_names = set(strategies(kind_rows(rows, ref)))
+    out: dict[tuple[str, str], list[Paired]] = {}
+    for kind in kinds:
+        if kind == ref:
+            continue
+        for name in strategies(kind_rows(rows, kind)):
+            if name not in ref_names:
+                continue
+            a, b = series_name(name, kind), series_name(name, ref)
+            shared = sorted(set(budgets(srows, a)) & set(budgets(srows, b)))
+            out[(a, b)] = [p for p in (compare(srows, a, b, budget) for budget in shared)
+                           if p.n > 0]
+    return ref, out
+
+
+def _kinds_section(rows) -> list[str]:
+    """Region kinds compared: each strategy's other-kind runs minus its rect runs, by seed."""
+    ref, found = kind_comparisons(rows)
+    if ref is None:
+        return []
+    others = [k for k in region_kinds(rows) if k != ref]
+    title = " / ".join(others)
+    lines = [f"## Region kinds: {title} minus {ref} (paired by seed)", ""]
+    if not found:
+        return lines + [f"No strategy was run with both {ref} and {title} regions, so the region "
+                        "kinds cannot be paired.", ""]
+    by_kind = kind_fractions(rows)
+    lines += [
+        f"Test mIoU of each strategy with {title} regions minus the same strategy with {ref} "
+        "regions, paired by seed (the same seed gives both runs the same θ0 and the same "
+        "splits), at the same nominal budget, in mIoU points; positive = "
+        f"{title} better. % of pool pixels: what each kind labelled at that budget (mean over "
+        "seeds); the nominal budgets cost about, not exactly, the same pixels, so read the "
+        "differences together with the pixel-axis figure above." + _PAIRED_TEXT, ""]
+    all_found = [p for v in found.values() for p in v]
+    if not all_found:
+        return lines + ["No seed was run with both region kinds by any strategy, so there is "
+                        "no paired difference.", ""]
+    if any(p.n == 1 for p in all_found):
+        lines += [_ONE_SEED_TEXT, ""]
+    for (a, b), paired in found.items():
+        kind = split_series(a)[1] or RECT
+        lines += [f"### {a} − {b}", ""]
+        if not paired:
+            lines += ["No seed shared at any budget.", ""]
+            continue
+        pixels = {p.budget: _kind_fractions_text({kind: by_kind[kind], ref: by_kind[ref]},
+                                                 p.budget) for p in paired}
+        lines += [_paired_table(paired, pixels), ""]
+    subject = f"{title} against {ref} {'has' if len(others) == 1 else 'have'}"
+    return lines + [_tally(all_found, subject, "budgets × strategies"), ""]
+
+
+def _reward_set_section(rows, out_dir: Path, mixed: bool = False) -> list[str]:
     """D_R mIoU per budget: the set that early-stops the final training (and rewards the agent).
 
     It is the best epoch's score, so optimistic; shown because test and D_R can disagree on
-    whether more labels helped.
+    whether more labels helped. ``mixed``: several region kinds, the curve against pixels.
     """
     stats = aggregate(rows, "val_miou", scale=100.0)
     names = [s for s in strategies(rows) if any(n == s for n, _ in stats)]
@@ -346,12 +502,13 @@ def _reward_set_section(rows, out_dir: Path) -> list[str]:
                 "score, hence optimistic): "
                 + "; ".join(f"{REFERENCE_NAMES[n]}: {_fmt(st)}" for n, st in refs) + ".", ""]
     figures.miou_curve(rows, out_dir / "val_miou_curve.png", key="val_miou",
-                       label="D_R mIoU (%)")
+                       label="D_R mIoU (%)", x="pixel_fraction" if mixed else "regions")
     bs = budgets(rows)
+    what = "% of pool pixels labelled" if mixed else "labelled regions"
     lines = [
-        "## D_R mIoU vs labelled regions",
+        "## D_R mIoU vs labelled " + ("pixels" if mixed else "regions"),
         "",
-        "![D_R mIoU vs labelled regions](val_miou_curve.png)",
+        f"![D_R mIoU vs {what}](val_miou_curve.png)",
         "",
         "Mean ± std mIoU (%) on D_R, the reward set that early-stops the final training: the best "
         "epoch's score, hence optimistic, and not a test number.",
@@ -500,13 +657,16 @@ _INTERVAL_TEXT = (
     "shown when not all do; \"one seed\": a single seed gives no interval.")
 
 
-def _labels_section(rows, stats, names: Sequence[str], levels: Sequence[float]) -> list[str]:
+def _labels_section(rows, stats, names: Sequence[str], levels: Sequence[float],
+                    kind: str | None = None) -> list[str]:
+    """``kind``: the rows are one region kind's of a table holding several."""
+    heading = "## Labels needed to reach an mIoU level" + (f", {kind} regions" if kind else "")
     table = labels_needed(stats, names, levels)
     intervals = {(s, level): needed_interval(rows, s, level) for s in names for level in levels}
     if len(names) < 2:
         only = names[0]
         return [
-            "## Labels needed to reach an mIoU level",
+            heading,
             "",
             f"Regions {only} needs to reach a test mIoU level, by linear interpolation on its "
             "mean curve (\"≤ b\": already reached at its first budget b; \"not reached\": never "
@@ -542,7 +702,7 @@ def _labels_section(rows, stats, names: Sequence[str], levels: Sequence[float]) 
             cells.append(text)
         body.append(cells)
     return [
-        "## Labels needed to reach an mIoU level",
+        heading,
         "",
         "Regions each strategy needs to reach a test mIoU level, by linear interpolation on its "
         "mean curve (\"≤ b\": already reached at its first budget b; \"not reached\": never "
@@ -558,10 +718,39 @@ def _labels_section(rows, stats, names: Sequence[str], levels: Sequence[float]) 
 
 
 def _verdict(rows, stats, budget: int, levels: Sequence[float]) -> list[str]:
+    text = _verdict_text(rows, stats, budget, levels)
+    return ["## Verdict", "", text, ""] if text else []
+
+
+def _mixed_verdict(rows, budget: int, levels: Sequence[float]) -> list[str]:
+    """The verdict of a table of several region kinds: one paragraph per kind (its own
+    strategies compared), then the kinds compared, paired by seed at ``budget``."""
+    lines = []
+    for kind in region_kinds(rows):
+        mine = kind_rows(rows, kind)
+        text = _verdict_text(mine, aggregate(mine, "miou", 100.0), budget, levels)
+        if text:
+            lines += [f"**{kind} regions.** {text}", ""]
+    ref, found = kind_comparisons(rows)
+    here = [(a, b, p) for (a, b), ps in found.items() for p in ps if p.budget == budget]
+    if here:
+        by_kind = kind_fractions(rows)
+        parts = []
+        for a, b, p in here:
+            kind = split_series(a)[1] or RECT
+            px = _kind_fractions_text({kind: by_kind[kind], ref: by_kind[ref]}, budget)
+            parts.append(f"{a} − {b}: {_signed(p.mean)} points, {p.verdict} ({px} px)")
+        lines += [f"**Region kinds.** At {budget} nominal regions, paired by seed: "
+                  + "; ".join(parts) + f" (see Region kinds; {LEVEL:.0%} bootstrap intervals, "
+                  "verdicts from the intervals, not a significance test).", ""]
+    return ["## Verdict", "", *lines] if lines else []
+
+
+def _verdict_text(rows, stats, budget: int, levels: Sequence[float]) -> str | None:
     names = strategies(rows)
     at = {s: stats[(s, budget)] for s in names if (s, budget) in stats}
     if not at:
-        return []
+        return None
     subject = "ralis" if "ralis" in at else max(at, key=lambda s: at[s].mean)
     me = at[subject]
     seeds = _seeds_by_strategy([r for r in rows if r["regions"] == budget
@@ -616,7 +805,71 @@ def _verdict(rows, stats, budget: int, levels: Sequence[float]) -> list[str]:
     else:
         text += (f" These are means over {n_text} seed(s) per strategy; with so few seeds the "
                  "differences describe these runs and are not a significance test.")
-    return ["## Verdict", "", text, ""]
+    return text
+
+
+def _agent_section(agent_dirs: Sequence[Path], out_dir: Path, window: int = 10) -> list[str]:
+    """The agents' training game (``agent-*/run.sqlite``): a figure, first vs last episodes."""
+    if not agent_dirs:
+        return []
+    labels = agent_labels(agent_dirs)
+    curves: dict[str, list[dict[str, Any]]] = {}
+    unread: dict[str, str] = {}
+    for d in agent_dirs:
+        try:
+            curves[labels[d]] = read_episodes(d)
+        except RalisError as exc:
+            unread[labels[d]] = str(exc).splitlines()[0]
+    where = ", ".join(f"{labels[d]} = `{d}`" for d in agent_dirs)
+    lines = ["## Agent learning curve", ""]
+    summaries = {name: summarize(eps, window) for name, eps in curves.items()}
+    if any(sm.episodes for sm in summaries.values()):
+        figures.agent_learning_curve(curves, out_dir / "agent_learning_curve.png", window)
+        lines += [
+            "![agent learning curve](agent_learning_curve.png)",
+            "",
+            "The RALIS agents' training game on D_T, per episode: the D_R mIoU (%) at the "
+            "episode's end (left axis; light: every episode, bold: the moving average over "
+            f"{window} episodes), the entropy (nats) of the labelled pixels' class distribution "
+            "(right axis, dashed) and the exploration rate ε (faint, dotted, 0 to 1). Agents: "
+            f"{where}.",
+            "",
+        ]
+    else:
+        lines += [f"No agent has finished an episode yet ({where}).", ""]
+    body, verdicts = [], []
+    for name, sm in summaries.items():
+        if not sm.episodes:
+            body.append([name, "0", "–", "–", "–", "–"])
+            continue
+        spread = "–" if sm.spread is None else f"{sm.spread:.2f}"
+        body.append([name, str(sm.episodes), f"{sm.first:.2f}", f"{sm.last:.2f}",
+                     _signed(sm.difference), spread])
+        if sm.learned is None:
+            verdicts.append(f"{name} cannot tell (fewer than 2 episodes in a window)")
+        else:
+            sign = ">" if sm.learned else "≤"
+            verdicts.append(f"{name} {'yes' if sm.learned else 'no'} "
+                            f"({_signed(sm.difference)} {sign} {sm.spread:.2f} points)")
+    if body:
+        short = [sm for sm in summaries.values() if sm.episodes and sm.overlap]
+        lines += [
+            f"Mean final D_R mIoU (%) of the first and the last {window} episodes of each agent; "
+            "spread = the pooled sample standard deviation of the episodes within those two "
+            "windows, sqrt((s_first² + s_last²) / 2)"
+            + (f"; with fewer than {2 * window} episodes the two windows overlap" if short
+               else "") + ".",
+            "",
+            _table(["agent", "episodes", f"first {window}", f"last {window}", "last − first",
+                    "spread"], body),
+            "",
+        ]
+    if verdicts:
+        lines += [f"Last-{window} mean above the first-{window} mean by more than the spread of "
+                  "the episodes: " + "; ".join(verdicts) + ".", ""]
+    if unread:
+        lines += ["Not read: " + "; ".join(f"{n} ({e})" for n, e in unread.items()) + ".", ""]
+    return lines
 
 
 def _regions_section(run_dirs: dict[str, Path], chosen: int | None, out_dir: Path,
@@ -652,6 +905,7 @@ def write_report(
     *,
     load_images: figures.ImageLoader | None = None,
     regions: bool = True,
+    runs: Path | Sequence[Path] | None = None,
 ) -> Path:
     """Write ``out_dir/report.md`` (and its PNG figures beside it); returns the report's path.
 
@@ -660,26 +914,38 @@ def write_report(
     ``budget``: the budget of the per-class and class-distribution tables (default: the largest
     budget every strategy reached). ``levels``: mIoU levels (%) of the labels-needed table
     (default: 4 evenly spaced between the worst and best mean mIoU, rounded to 0.5).
-    ``run_dirs``: strategy -> one run directory, to draw the acquired regions on pool images
-    (``load_images``: the image loader of :func:`figures.regions_on_images`, default the runs'
-    datasets). Without ``run_dirs`` and with ``regions`` (the default), a single simulate run
-    is drawn, and so is each strategy's first-seed run of a grid folder; if their images
-    cannot be loaded the report says so in a sentence instead.
+    ``run_dirs``: strategy (or series, ``entropy · slic``) -> one run directory, to draw the
+    acquired regions on pool images (``load_images``: the image loader of
+    :func:`figures.regions_on_images`, default the runs' datasets). Without ``run_dirs`` and
+    with ``regions`` (the default), a single simulate run is drawn, and so is each strategy's
+    first-seed run of a grid folder; if their images cannot be loaded the report says so in a
+    sentence instead.
+    ``runs``: grid folder(s) whose ``agent-*/run.sqlite`` give the "Agent learning curve"
+    section (default: the grid folder given as ``results``, else the folders holding the
+    given ``run_dirs``); the section is left out when no agent run is found.
     """
     given, out_dir = Path(results), Path(out_dir)
     loaded = load_results(given)
     rows = loaded.rows
     if not rows:
         raise RalisError(f"{loaded.source} has no result rows")
-    stats = aggregate(rows, "miou", 100.0)
-    names = strategies(rows)
-    all_budgets = budgets(rows)
-    chosen = budget if budget is not None else common_budget(rows)
+    kinds = region_kinds(rows) or [RECT]
+    mixed = len(kinds) > 1
+    srows = series_rows(rows)  # the rows themselves with one region kind
+    stats = aggregate(srows, "miou", 100.0)
+    names = strategies(srows)
+    all_budgets = budgets(srows)
+    chosen = budget if budget is not None else common_budget(srows)
     if budget is not None and budget not in all_budgets:
         raise RalisError(f"budget {budget} is not in {loaded.source}; budgets: {all_budgets}")
     out_dir.mkdir(parents=True, exist_ok=True)
     if levels is None:
         levels = default_levels(st.mean for (s, _), st in stats.items() if s not in SPECIAL)
+    if runs is not None:
+        agent_folders = [Path(runs)] if isinstance(runs, str | os.PathLike) else list(runs)
+    else:
+        agent_folders = [loaded.folder] if loaded.kind == "grid" else []
+        agent_folders += [Path(d).parent for d in (run_dirs or {}).values()]
     auto = False
     if run_dirs is None and regions and loaded.folder is not None:
         if loaded.kind == "run":
@@ -688,19 +954,33 @@ def write_report(
         else:
             run_dirs = find_run_dirs(rows, loaded.folder)
         auto = True
-    lines = _header(rows, loaded, given, out_dir, budget)
-    lines += _miou_section(rows, stats, out_dir)
-    lines += _paired_section(rows, names)
-    lines += _reward_set_section(rows, out_dir)
-    lines += _per_class_section(rows, chosen)
+    lines = _header(srows, loaded, given, out_dir, budget, kinds)
+    lines += _miou_section(srows, stats, out_dir, mixed)
+    if mixed:
+        for kind in kinds:
+            mine = kind_rows(rows, kind)
+            lines += _paired_section(mine, strategies(mine), kind)
+        lines += _kinds_section(rows)
+    else:
+        lines += _paired_section(rows, names)
+    lines += _reward_set_section(srows, out_dir, mixed)
+    lines += _per_class_section(srows, chosen)
     if chosen is not None:
-        lines += _distribution_section(rows, chosen, out_dir)
+        lines += _distribution_section(srows, chosen, out_dir)
     if names and levels:
-        lines += _labels_section(rows, stats, names, levels)
+        if mixed:
+            for kind in kinds:
+                mine = kind_rows(rows, kind)
+                lines += _labels_section(mine, aggregate(mine, "miou", 100.0), strategies(mine),
+                                         levels, kind)
+        else:
+            lines += _labels_section(rows, stats, names, levels)
+    lines += _agent_section(find_agent_dirs(agent_folders), out_dir)
     if run_dirs:
         lines += _regions_section(run_dirs, chosen, out_dir, load_images, auto)
     if chosen is not None:
-        lines += _verdict(rows, stats, chosen, levels or [])
+        lines += (_mixed_verdict(rows, chosen, levels or []) if mixed
+                  else _verdict(rows, stats, chosen, levels or []))
     path = out_dir / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path

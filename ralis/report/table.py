@@ -11,6 +11,14 @@ exactly as the run wrote them (the report multiplies by 100); ``class_entropy`` 
 ``wall_time`` is the whole run's wall-clock seconds (pretraining excluded, as in results.json),
 repeated on every budget row of that run.
 
+Region kinds: every AL row has a ``region_kind`` (``rect``: the paper's rectangle grid,
+``slic``: SLIC superpixels), from the run's results.json; tables and runs written before the
+column existed are rect (:func:`region_kind`). Budgets of every kind are nominal region counts,
+and ``pixel_fraction`` (labelled pixels / pool pixels) is what compares kinds at equal cost. When
+a table holds more than one kind, :func:`series_rows` renames the AL rows of the other kinds to
+series ``"<strategy> · <kind>"`` (rect rows keep the plain strategy name), so every helper below
+keys by series without knowing about kinds.
+
 Two strategy names are special: ``theta0`` (the start model every AL curve begins from) and
 ``full`` (the upper bound). Neither is an AL strategy: :func:`strategies`, :func:`budgets` and
 everything built on them leave both out.
@@ -34,14 +42,16 @@ from typing import Any
 from ralis.errors import RalisError
 
 COLUMNS: list[str] = [
-    "strategy", "seed", "regions", "pixel_fraction", "miou", "val_miou", "class_entropy",
-    "wall_time", "preset", "dataset", "dataset_name", "git_revision", "config", "run_dir",
+    "strategy", "seed", "regions", "pixel_fraction", "region_kind", "miou", "val_miou",
+    "class_entropy", "wall_time", "preset", "dataset", "dataset_name", "git_revision", "config",
+    "run_dir",
 ]
 """Base column order; ``iou_<class>`` then ``share_<class>`` columns follow, one per class."""
 
 INT_COLUMNS = frozenset({"seed", "regions"})
 STR_COLUMNS = frozenset({
-    "strategy", "preset", "dataset", "dataset_name", "git_revision", "config", "run_dir",
+    "strategy", "region_kind", "preset", "dataset", "dataset_name", "git_revision", "config",
+    "run_dir",
 })
 BASELINES: tuple[str, ...] = ("random", "entropy", "bald")
 """The strategies RALIS is compared against in the paper."""
@@ -51,6 +61,10 @@ THETA0 = "theta0"
 """Strategy name of the start-model row (θ0, 0 regions): the common start of every AL curve."""
 SPECIAL = frozenset({FULL, THETA0})
 """Strategy names that are not AL strategies."""
+RECT = "rect"
+"""The default region kind (the paper's rectangles): rows without ``region_kind`` are rect."""
+SERIES_SEP = " · "
+"""Between strategy and region kind in a series name (``entropy · slic``)."""
 
 
 # ------------------------------------------------------------------------------- rows / CSV
@@ -80,7 +94,8 @@ def rows_from_run(run_dir: Path, base: Path | None = None) -> list[dict[str, Any
     """One row per budget of ``run_dir/results.json`` (an AL run or an upper bound).
 
     ``run_dir`` may also be the results ``.json`` file itself (its folder is then the run
-    directory). ``config`` and ``run_dir`` are given relative to ``base`` (default: the working
+    directory). ``region_kind`` is the results' ``region_kind`` (rect in files written before
+    region kinds). ``config`` and ``run_dir`` are given relative to ``base`` (default: the working
     directory). ``wall_time`` is the run's total ``wall_time`` on every row (not the budget's own
     ``wall``). An upper bound has no class distribution: its ``share_*`` and ``class_entropy``
     are None. ``dataset_name`` is the results' display name, or ``dataset`` in older files.
@@ -95,6 +110,7 @@ def rows_from_run(run_dir: Path, base: Path | None = None) -> list[dict[str, Any
     if not isinstance(res.get("budgets"), list) or "strategy" not in res:
         raise RalisError(f"{path} is not a ralis results.json (no strategy or budgets)")
     classes = list(res.get("classes") or [])
+    kind = res.get("region_kind") or (res.get("regions") or {}).get("kind") or RECT
     rows = []
     for budget in res.get("budgets", []):
         iou = budget.get("iou") or {}
@@ -102,7 +118,7 @@ def rows_from_run(run_dir: Path, base: Path | None = None) -> list[dict[str, Any
         row: dict[str, Any] = {
             "strategy": res.get("strategy"), "seed": res.get("seed"),
             "regions": budget.get("regions"), "pixel_fraction": budget.get("pixel_fraction"),
-            "miou": budget.get("miou"), "val_miou": budget.get("val_miou"),
+            "region_kind": kind, "miou": budget.get("miou"), "val_miou": budget.get("val_miou"),
             "class_entropy": budget.get("class_entropy"), "wall_time": res.get("wall_time"),
             "preset": res.get("preset"), "dataset": res.get("dataset"),
             "dataset_name": res.get("dataset_name") or res.get("dataset"),
@@ -123,7 +139,8 @@ def rows_from_theta0(pretrain_dir: Path, base: Path | None = None) -> list[dict[
     Strategy ``theta0`` at 0 regions and pixel fraction 0; ``miou`` is θ0's test mIoU,
     ``val_miou`` its D_R mIoU, ``iou_<class>`` its per-class test IoU, ``seed`` / ``preset`` /
     ``dataset`` come from config.json and ``git_revision`` from metrics.json, or else
-    command.json. ``wall_time`` is the pretraining's wall-clock seconds; there is no class
+    command.json; ``region_kind`` is the config's ``data.regions`` (θ0 is trained on whole
+    images, so it is shared by every kind). ``wall_time`` is the pretraining's wall-clock seconds; there is no class
     distribution of acquired regions, so ``share_*`` and ``class_entropy`` are None.
     """
     pretrain_dir = Path(pretrain_dir)
@@ -140,7 +157,8 @@ def rows_from_theta0(pretrain_dir: Path, base: Path | None = None) -> list[dict[
     iou = metrics.get("iou") or {}
     row: dict[str, Any] = {
         "strategy": THETA0, "seed": cfg.get("seed"), "regions": 0, "pixel_fraction": 0.0,
-        "miou": metrics.get("test_miou"), "val_miou": metrics.get("val_miou"),
+        "region_kind": data.get("regions") or RECT, "miou": metrics.get("test_miou"),
+        "val_miou": metrics.get("val_miou"),
         "class_entropy": None, "wall_time": metrics.get("wall"), "preset": cfg.get("preset"),
         "dataset": data.get("dataset"),
         "dataset_name": metrics.get("dataset_name") or data.get("dataset"),
@@ -280,13 +298,30 @@ def aggregate(
     return out
 
 
+def split_series(name: str) -> tuple[str, str | None]:
+    """``"entropy · slic"`` -> ``("entropy", "slic")``; a plain name -> ``(name, None)``."""
+    if SERIES_SEP in name:
+        base, kind = name.rsplit(SERIES_SEP, 1)
+        return base, kind
+    return name, None
+
+
 def order_strategies(names: Iterable[str]) -> list[str]:
-    """``theta0`` first, baselines in paper order, then the rest alphabetically, ``full`` last."""
-    names = set(names)
-    known = [s for s in (*BASELINES, "ralis") if s in names]
-    rest = sorted(names - set(known) - SPECIAL)
-    return (([THETA0] if THETA0 in names else []) + known + rest
-            + ([FULL] if FULL in names else []))
+    """``theta0`` first, baselines in paper order, then the rest alphabetically, ``full`` last.
+
+    Series of several region kinds (:func:`series_rows`): the plain names (rect) first, then
+    each other kind's series (``entropy · slic``, ...) in the same order, kind by kind.
+    """
+    known = (*BASELINES, "ralis")
+
+    def key(name: str) -> tuple:
+        if name in SPECIAL:
+            return (0 if name == THETA0 else 2,)
+        base, kind = split_series(name)
+        rank = known.index(base) if base in known else len(known)
+        return (1, kind is not None, kind or "", rank, base)
+
+    return sorted(set(names), key=key)
 
 
 def strategies(rows: Iterable[dict[str, Any]], include_full: bool = False) -> list[str]:
@@ -409,6 +444,43 @@ def pixel_fractions(rows: Iterable[dict[str, Any]]) -> dict[int, float]:
     return {b: sum(v) / len(v) for b, v in groups.items()}
 
 
+def region_kind(row: dict[str, Any]) -> str:
+    """The row's region kind; rect when the table has no ``region_kind`` (older tables)."""
+    return row.get("region_kind") or RECT
+
+
+def region_kinds(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Region kinds of the AL rows (``theta0`` and ``full`` are shared): rect first, then
+    the others alphabetically."""
+    kinds = {region_kind(r) for r in rows if r["strategy"] not in SPECIAL}
+    return sorted(kinds, key=lambda k: (k != RECT, k))
+
+
+def series_name(strategy: str, kind: str) -> str:
+    """``strategy`` for rect (and the special rows), ``"<strategy> · <kind>"`` otherwise."""
+    return strategy if kind == RECT or strategy in SPECIAL else f"{strategy}{SERIES_SEP}{kind}"
+
+
+def series_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows keyed by series: with more than one region kind among the AL rows, each AL
+    row of a kind other than rect is a copy whose ``strategy`` is :func:`series_name`; with
+    one kind (the usual table) the rows as they are. ``theta0`` and ``full`` stay shared."""
+    if len(region_kinds(rows)) <= 1:
+        return list(rows)
+    return [r if r["strategy"] in SPECIAL or region_kind(r) == RECT
+            else {**r, "strategy": series_name(r["strategy"], region_kind(r))} for r in rows]
+
+
+def kind_rows(rows: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The AL rows of one region kind plus the shared ``theta0`` and ``full`` rows."""
+    return [r for r in rows if r["strategy"] in SPECIAL or region_kind(r) == kind]
+
+
+def kind_fractions(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """``{kind: {regions: mean pixel_fraction}}``: what a nominal budget costs in each kind."""
+    return {k: pixel_fractions(kind_rows(rows, k)) for k in region_kinds(rows)}
+
+
 def reference(stats: dict[tuple[str, int], Stat], name: str) -> Stat | None:
     """The stat of a special row (``theta0`` or ``full``): its first budget, or None."""
     found = sorted((b, st) for (s, b), st in stats.items() if s == name)
@@ -477,14 +549,56 @@ def load_results(path: Path) -> Results:
     return Results(read_csv(path), "table", path)
 
 
-def find_run_dirs(rows: Iterable[dict[str, Any]], folder: Path) -> dict[str, Path]:
-    """Strategy -> its first seed's run directory ``folder/<strategy>-s<seed>`` (grid layout).
+def run_region_kind(run_dir: Path) -> str:
+    """A run directory's region kind: its results.json's ``region_kind``, else its
+    config.json's ``data.regions``, else rect (runs written before region kinds)."""
+    for name in ("results.json", "config.json"):
+        try:
+            data = json.loads((Path(run_dir) / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        if name == "results.json":
+            regions = data.get("regions")
+            kind = data.get("region_kind") or (
+                regions.get("kind") if isinstance(regions, dict) else None)
+        else:
+            kind = (data.get("data") or {}).get("regions")
+        if kind:
+            return str(kind)
+    return RECT
 
-    Only directories holding ``acquired_regions.csv`` count; ``theta0`` and ``full`` never do.
+
+def find_run_dirs(rows: Iterable[dict[str, Any]], folder: Path | Sequence[Path]
+                  ) -> dict[str, Path]:
+    """Series -> its first seed's run directory in the grid folder ``folder``.
+
+    The run is ``folder/<run_dir>`` (the row's ``run_dir``, relative to the grid folder in a
+    grid's results.csv), else ``folder/<strategy>-s<seed>`` (the grid layout). ``folder`` may
+    be several grid folders (one per region kind, say): the first that holds the run counts.
+    Keys are the series of :func:`series_rows` (plain strategy names for a table of one region
+    kind); with several kinds, a directory only counts for the series of its own kind
+    (:func:`run_region_kind`). Only directories holding ``acquired_regions.csv`` count;
+    ``theta0`` and ``full`` never do.
     """
-    first: dict[str, Any] = {}
+    rows = list(rows)
+    folders = [Path(folder)] if isinstance(folder, str | os.PathLike) else [
+        Path(f) for f in folder]
+    mixed = len(region_kinds(rows)) > 1
+    first: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         if r["strategy"] not in SPECIAL:
-            first.setdefault(r["strategy"], r["seed"])
-    found = {s: Path(folder) / f"{s}-s{seed}" for s, seed in first.items()}
-    return {s: d for s, d in found.items() if (d / "acquired_regions.csv").is_file()}
+            first.setdefault((r["strategy"], region_kind(r)), r)
+    found: dict[str, Path] = {}
+    for (strategy, kind), row in first.items():
+        names = [f"{strategy}-s{row['seed']}"]
+        if row.get("run_dir") and not Path(row["run_dir"]).is_absolute():
+            names.insert(0, row["run_dir"])
+        candidates = [f / n for f in folders for n in dict.fromkeys(names)]
+        for d in candidates:
+            if (d / "acquired_regions.csv").is_file() and (
+                    not mixed or run_region_kind(d) == kind):
+                found[series_name(strategy, kind) if mixed else strategy] = d
+                break
+    return found

@@ -3,7 +3,15 @@
 All functions are pure and vectorised: no Python loop runs over pixels, regions or region
 pairs (loops only run over *chunks* of images or rows, to bound memory).
 
-Notation: ``N`` images, ``R`` regions per image (:attr:`RegionGrid.per_image`), ``C`` classes,
+Regions come from any region kind through the :class:`~ralis.regions.base.Regions` interface
+(rectangles, :class:`~ralis.regions.rect.RegionGrid`; superpixels,
+:class:`~ralis.regions.superpixels.SuperpixelRegions`). The per-region reductions are the
+interface's ``bincount`` and ``cell_pool``; ``images`` (``[N]`` long, optional) are the maps'
+image indices within the region object's image set (default ``0..N-1``; rectangles ignore them,
+superpixels look their label maps up with them).
+
+Notation: ``N`` images, ``R`` region ids per image (``regions.per_image``; superpixel ids are
+padded to the most segments of any image, and padding ids have no pixels), ``C`` classes,
 ``C + 1`` histogram bins (the last one is the ignore/void bin), ``M`` candidate regions,
 ``L`` labelled regions, ``U`` "unlabelled" regions (the authors use the current step's
 candidates), ``P`` pooled-entropy features per region (``len(poolings) * out * out``; 192 for
@@ -14,6 +22,9 @@ Feature layouts:
 * state, per region: ``[class histogram (C+1) | pooled entropy (P)]`` -> ``C + 1 + 192``;
 * action, per candidate: ``[class histogram (C+1) | pooled entropy (P) |
   KL-to-labelled histogram (bins) | KL-to-unlabelled histogram (bins)]`` -> ``C + 1 + 192 + 64``.
+
+A padding id (superpixels only) has constant features: every histogram bin :data:`ABSENT` and a
+pooled entropy of 0.
 """
 
 from __future__ import annotations
@@ -23,8 +34,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
+from ralis.regions.base import Regions
 
 __all__ = [
     "ABSENT",
@@ -50,8 +61,6 @@ POOLINGS = ("min", "mean", "max")
 
 HISTOGRAM_MODES = ("adaptive", "fixed")
 
-# Pixels per chunk of images in the class histograms (bounds the int64 temporaries).
-_PIXEL_CHUNK = 1 << 24
 # KL values per chunk of rows in the KL histograms: 16M values, about 256 MB of temporaries.
 # Big chunks mean few (multi-threaded) tensor ops; on a busy 2-core machine every parallel
 # op can cost a scheduler slice, so many small chunks are several times slower there.
@@ -60,23 +69,6 @@ _KL_CHUNK = 1 << 24
 
 # ------------------------------------------------------------------------------------------
 # Class histograms
-
-
-def _region_bincount(ids: torch.Tensor, grid: RegionGrid, nbins: int) -> torch.Tensor:
-    """Per-region counts of integer ids in ``[0, nbins)``: ``[N, H, W]`` -> ``[N, R, nbins]`` (int64)."""
-    n_img, R = ids.shape[0], grid.per_image
-    per_image = R * grid.region_pixels
-    step = max(1, _PIXEL_CHUNK // max(per_image, 1))
-    out = []
-    for start in range(0, n_img, step):  # loop over chunks of images only
-        tiles = grid.tiles(ids[start : start + step])  # [n, R, h, w]
-        n = tiles.shape[0]
-        offsets = torch.arange(n * R, device=ids.device).view(n, R, 1, 1) * nbins
-        flat = (tiles.long() + offsets).reshape(-1)
-        out.append(torch.bincount(flat, minlength=n * R * nbins).view(n, R, nbins))
-    if not out:
-        return torch.zeros(0, R, nbins, dtype=torch.long, device=ids.device)
-    return torch.cat(out)
 
 
 def _check_ids(ids: torch.Tensor, what: str) -> None:
@@ -96,22 +88,28 @@ def normalize_histogram(hist: torch.Tensor) -> torch.Tensor:
 
 
 def region_class_histogram(
-    pred_ids: torch.Tensor, grid: RegionGrid, num_classes: int, normalize: bool = False
+    pred_ids: torch.Tensor,
+    regions: Regions,
+    num_classes: int,
+    normalize: bool = False,
+    images: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-region histogram of predicted classes.
 
     Args:
         pred_ids: ``[N, H, W]`` integer predicted class ids in ``[0, num_classes)``.
-        grid: the region grid of the images.
+        regions: the regions of the images (any kind).
         num_classes: ``C``; the histogram has ``C + 1`` bins, the last one the ignore bin
             (always empty for predictions).
         normalize: ``False`` (the authors' code): raw pixel counts. ``True``: the counts
             divided by their sum (:func:`normalize_histogram`), i.e. class fractions.
+        images: ``[N]`` the maps' image indices within ``regions``' image set (default
+            ``0..N-1``).
 
     Returns:
         ``[N, R, C + 1]`` float32. Empty bins hold :data:`ABSENT` (1e-7) *before* the optional
         normalisation, so the counts of a region sum to its pixel count plus ``1e-7`` per empty
-        bin.
+        bin (a padding id: every bin ``ABSENT``).
     """
     _check_ids(pred_ids, "pred_ids")
     if pred_ids.numel() and (int(pred_ids.min()) < 0 or int(pred_ids.max()) >= num_classes):
@@ -119,25 +117,33 @@ def region_class_histogram(
             f"predicted class ids must lie in [0, {num_classes}), got "
             f"[{int(pred_ids.min())}, {int(pred_ids.max())}]"
         )
-    counts = _region_bincount(pred_ids, grid, num_classes + 1).float()
+    counts = regions.bincount(pred_ids, num_classes + 1, images).float()
     hist = counts.masked_fill_(counts == 0, ABSENT)
     return normalize_histogram(hist) if normalize else hist
 
 
 def region_class_distribution(
-    mask: torch.Tensor, grid: RegionGrid, num_classes: int, ignore_index: int
+    mask: torch.Tensor,
+    regions: Regions,
+    num_classes: int,
+    ignore_index: int,
+    images: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Ground-truth class distribution of every region, void bin included.
 
     Used for the labelled regions of the KL-to-labelled feature: pixel fractions of the
-    ``C`` classes plus the void class (pixels equal to ``ignore_index`` go to the last bin),
+    ``C`` classes plus the void class (pixels equal to ``ignore_index`` go to the last bin) --
+    counts divided by the region's pixel count (their sum; at least 1, for padding ids) --
     empty bins set to :data:`ABSENT` (1e-7), then renormalised to sum 1.
 
     Args:
         mask: ``[N, H, W]`` integer labels in ``[0, num_classes)`` or ``ignore_index``.
+        regions: the regions of the images (any kind).
+        images: ``[N]`` the maps' image indices within ``regions``' image set (default
+            ``0..N-1``).
 
     Returns:
-        ``[N, R, C + 1]`` float32, each row summing to 1.
+        ``[N, R, C + 1]`` float32, each row summing to 1 (a padding id: uniform).
     """
     _check_ids(mask, "mask")
     ids = torch.where(mask == ignore_index, torch.full_like(mask, num_classes), mask)
@@ -146,7 +152,9 @@ def region_class_distribution(
             f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
             f"got [{int(mask.min())}, {int(mask.max())}]"
         )
-    frac = _region_bincount(ids, grid, num_classes + 1).float() / grid.region_pixels
+    counts = regions.bincount(ids, num_classes + 1, images)  # [N, R, C + 1] int64
+    pixels = counts.sum(dim=-1, keepdim=True).clamp_(min=1)  # [N, R, 1]
+    frac = counts.float() / pixels.float()
     frac.masked_fill_(frac == 0, ABSENT)
     return normalize_histogram(frac)
 
@@ -167,21 +175,28 @@ def _check_poolings(poolings: Sequence[str]) -> tuple[str, ...]:
 
 def pooled_entropy(
     entropy: torch.Tensor,
-    grid: RegionGrid,
+    regions: Regions,
     out: int = 8,
     poolings: Sequence[str] = POOLINGS,
+    images: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Min / mean / max pooling of every region's entropy map to ``out x out``.
+    """Min / mean / max pooling of every region's entropy map to ``out x out`` cells.
 
-    The kernel is ``(h // out, w // out)`` with stride = kernel and no padding, so the last
-    ``h % out`` rows and ``w % out`` columns of a region are dropped (CamVid: 90x80 regions,
-    kernel 11x10, the last 2 rows dropped), as in the reference.
+    Rectangles: the kernel is ``(h // out, w // out)`` with stride = kernel and no padding, so
+    the last ``h % out`` rows and ``w % out`` columns of a region are dropped (CamVid: 90x80
+    regions, kernel 11x10, the last 2 rows dropped), as in the reference. Superpixels: an
+    ``out x out`` grid of cells over each segment's bounding box, pooling the segment's own
+    pixels only; a cell without any takes the segment's mean (0 for padding ids). See
+    ``regions.cell_pool``.
 
     Args:
         entropy: ``[N, H, W]`` per-pixel entropy.
+        regions: the regions of the images (any kind).
         out: output side (8 in the paper).
         poolings: which poolings, in output order (default ``("min", "mean", "max")``;
             ``("max",)`` for the paper's 1H ablation).
+        images: ``[N]`` the maps' image indices within ``regions``' image set (default
+            ``0..N-1``).
 
     Returns:
         ``[N, R, len(poolings) * out * out]`` (192 by default), each pooled map flattened
@@ -190,20 +205,7 @@ def pooled_entropy(
     poolings = _check_poolings(poolings)
     if entropy.dim() != 3:
         raise ValueError(f"entropy must be [N, H, W], got shape {tuple(entropy.shape)}")
-    h, w = grid.region_size
-    kh, kw = h // out, w // out
-    if kh < 1 or kw < 1:
-        raise ConfigError(f"regions of {h}x{w} (h x w) are smaller than the {out}x{out} pooling")
-    tiles = grid.tiles(entropy)  # [N, R, h, w]
-    n, R = tiles.shape[:2]
-    # A view: [N, R, out, kh, out, kw] (extra rows/cols cropped).
-    blocks = tiles[..., : out * kh, : out * kw].reshape(n, R, out, kh, out, kw)
-    reducers = {
-        "min": lambda b: b.amin(dim=(3, 5)),
-        "mean": lambda b: b.mean(dim=(3, 5)),
-        "max": lambda b: b.amax(dim=(3, 5)),
-    }
-    return torch.cat([reducers[p](blocks).reshape(n, R, out * out) for p in poolings], dim=-1)
+    return regions.cell_pool(entropy, out, poolings, images)
 
 
 # ------------------------------------------------------------------------------------------
@@ -213,49 +215,60 @@ def pooled_entropy(
 def region_features(
     pred_ids: torch.Tensor,
     entropy: torch.Tensor,
-    grid: RegionGrid,
+    regions: Regions,
     num_classes: int,
     poolings: Sequence[str] = POOLINGS,
     normalize: bool = False,
     out: int = 8,
+    images: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-region ``[class histogram | pooled entropy]`` of every region of every image.
 
     Args:
         pred_ids: ``[N, H, W]`` predicted class ids.
         entropy: ``[N, H, W]`` per-pixel entropy of the prediction.
+        regions: the regions of the images (any kind).
         normalize: normalise the class histogram (the authors use raw counts).
+        images: ``[N]`` the maps' image indices within ``regions``' image set (default
+            ``0..N-1``).
 
     Returns:
         ``[N, R, C + 1 + P]`` with ``P = len(poolings) * out * out``. Candidate features are
         rows of this tensor (index with the candidates' local region ids).
     """
-    hist = region_class_histogram(pred_ids, grid, num_classes, normalize=normalize)
-    pooled = pooled_entropy(entropy, grid, out=out, poolings=poolings)
+    hist = region_class_histogram(pred_ids, regions, num_classes, normalize=normalize,
+                                  images=images)
+    pooled = pooled_entropy(entropy, regions, out=out, poolings=poolings, images=images)
     return torch.cat([hist, pooled.to(hist.dtype)], dim=-1)
 
 
 def state_features(
     pred_ids: torch.Tensor,
     entropy: torch.Tensor,
-    grid: RegionGrid,
+    regions: Regions,
     num_classes: int,
     poolings: Sequence[str] = POOLINGS,
     normalize: bool = False,
     out: int = 8,
+    images: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The agent's state: features of every region of the state-set images.
 
     Args:
         pred_ids: ``[N, H, W]`` predicted class ids of the ``N`` state images.
         entropy: ``[N, H, W]`` per-pixel entropy.
+        regions: the state set's regions (any kind).
         poolings: entropy poolings (``("max",)`` gives ``C + 1 + 64``).
+        images: ``[N]`` the maps' image indices within ``regions``' image set (default
+            ``0..N-1``).
 
     Returns:
-        ``[N * R, C + 1 + P]`` (``R_S = N * R`` rows in image-major order; ``C + 1 + 192`` by
-        default, e.g. ``[240, 204]`` for 10 CamVid images).
+        ``[N * R, C + 1 + P]`` (``R_S = N * R`` rows in image-major order, padding ids of
+        superpixels included; ``C + 1 + 192`` by default, e.g. ``[240, 204]`` for 10 CamVid
+        images).
     """
-    feats = region_features(pred_ids, entropy, grid, num_classes, poolings, normalize, out)
+    feats = region_features(pred_ids, entropy, regions, num_classes, poolings, normalize, out,
+                            images)
     return feats.reshape(-1, feats.shape[-1])
 
 

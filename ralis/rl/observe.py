@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from ralis.config import AgentConfig
-from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
 from ralis.models.inference import predict
+from ralis.regions.base import Regions
 from ralis.rl.features import (
     action_features,
     normalize_histogram,
@@ -27,7 +27,14 @@ from ralis.rl.features import (
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Everything that fixes the shapes of the agent's inputs (saved with the policy)."""
+    """Everything that fixes the shapes and the scale of the agent's inputs (saved with the
+    policy).
+
+    ``regions_per_image`` is the state set's ``per_image`` (superpixels: the padded id count),
+    which fixes the state's ``R_S = state_images * regions_per_image`` rows. ``region_kind`` is
+    ``"rect"`` or ``"slic"``; ``superpixels`` is SLIC's segment count (``None`` for rectangles).
+    Policies saved before region kinds existed load as rectangles.
+    """
 
     num_classes: int
     regions_per_image: int
@@ -40,24 +47,39 @@ class FeatureSpec:
     kl_range: tuple[float, float] = (0.0, 10.0)
     region_size: tuple[int, int] | None = None  # (h, w) px: raw class counts scale with it
     image_size: tuple[int, int] | None = None  # (H, W) working resolution
+    region_kind: str = "rect"  # "rect" or "slic"
+    superpixels: int | None = None  # slic: SLIC segments per image (data.superpixels)
 
     @classmethod
     def from_config(
-        cls, agent: AgentConfig, num_classes: int, grid: RegionGrid, state_images: int
+        cls, agent: AgentConfig, num_classes: int, regions: Regions, state_images: int
     ) -> FeatureSpec:
+        """The layout of an agent on ``regions``: the state set's regions (for rectangles the
+        same grid as the pool's)."""
         return cls(
-            num_classes,
-            grid.per_image,
-            state_images,
-            tuple(agent.poolings),
-            agent.normalize_hist,
-            agent.use_kl,
-            agent.kl_bins,
-            agent.kl_mode,
-            tuple(agent.kl_range),
-            tuple(grid.region_size),
-            tuple(grid.image_size),
+            **cls.layout(regions),
+            num_classes=num_classes,
+            state_images=state_images,
+            poolings=tuple(agent.poolings),
+            normalize_hist=agent.normalize_hist,
+            use_kl=agent.use_kl,
+            kl_bins=agent.kl_bins,
+            kl_mode=agent.kl_mode,
+            kl_range=tuple(agent.kl_range),
         )
+
+    @staticmethod
+    def layout(regions: Regions) -> dict:
+        """The fields a region set fixes: ``regions_per_image``, ``region_size``,
+        ``image_size``, ``region_kind`` and ``superpixels``."""
+        rect = regions.kind == "rect"
+        return {
+            "regions_per_image": regions.per_image,
+            "region_size": tuple(regions.region_size) if rect else None,
+            "image_size": tuple(regions.image_size),
+            "region_kind": regions.kind,
+            "superpixels": None if rect else int(regions.superpixels),
+        }
 
     @property
     def state_regions(self) -> int:
@@ -79,7 +101,18 @@ class FeatureSpec:
         return asdict(self)
 
     def check_compatible(self, other: FeatureSpec, where: str) -> None:
-        """Raise a clear ConfigError when a policy is used on data of another shape."""
+        """Raise a clear one-line ConfigError when a policy is used on data of another shape,
+        scale or region kind (``self``: the policy's layout; ``other``: this run's)."""
+        if self.region_kind != other.region_kind or (
+            self.superpixels is not None and other.superpixels is not None
+            and self.superpixels != other.superpixels
+        ):
+            raise ConfigError(
+                f"{where} was trained on {_describe_kind(self)} but this run uses "
+                f"{_describe_kind(other)}; train an agent with the same --regions and "
+                f"data.superpixels as this run (`ralis train-agent`), or run with "
+                f"{_kind_options(self)}"
+            )
         for name, what in (
             ("num_classes", "classes"),
             ("regions_per_image", "regions per image"),
@@ -101,18 +134,36 @@ class FeatureSpec:
                 )
 
 
+def _describe_kind(spec: FeatureSpec) -> str:
+    """``"rect regions"`` or ``"slic regions (data.superpixels=24)"``."""
+    if spec.region_kind == "slic" and spec.superpixels is not None:
+        return f"slic regions (data.superpixels={spec.superpixels})"
+    return f"{spec.region_kind} regions"
+
+
+def _kind_options(spec: FeatureSpec) -> str:
+    """The options that select the policy's region kind."""
+    if spec.region_kind == "slic" and spec.superpixels is not None:
+        return f"--regions slic --set data.superpixels={spec.superpixels}"
+    return f"--regions {spec.region_kind}"
+
+
 def observe_state(
     model: nn.Module,
     state_images_u8: torch.Tensor,
-    grid: RegionGrid,
+    regions: Regions,
     spec: FeatureSpec,
     batch_size: int = 16,
     device: str = "cpu",
 ) -> torch.Tensor:
-    """State features of every region of the state set: ``[R_S, C + 1 + 64 * poolings]``."""
+    """State features of every region of the state set: ``[R_S, C + 1 + 64 * poolings]``.
+
+    ``regions``: the state set's regions (image ``i`` of ``state_images_u8 [N, 3, H, W]`` is
+    image ``i`` of the set), ``R_S = N * regions.per_image``.
+    """
     pred = predict(model, state_images_u8, batch_size, device)
     return state_features(
-        pred.pred_ids, pred.entropy, grid, spec.num_classes, spec.poolings, spec.normalize_hist
+        pred.pred_ids, pred.entropy, regions, spec.num_classes, spec.poolings, spec.normalize_hist
     ).float()
 
 
@@ -120,7 +171,7 @@ def observe_pools(
     model: nn.Module,
     pools: torch.Tensor,
     images_u8: torch.Tensor,
-    grid: RegionGrid,
+    regions: Regions,
     labelled_dist: torch.Tensor,
     spec: FeatureSpec,
     batch_size: int = 16,
@@ -129,18 +180,20 @@ def observe_pools(
 ) -> torch.Tensor:
     """Action features of every candidate: ``pools [K, N]`` region ids -> ``[K, N, Da]``.
 
-    ``labelled_dist [L, C + 1]``: ground-truth class distributions of the regions labelled so far
-    in this episode/run. The "unlabelled set" of the second KL histogram is the step's candidates
-    (the authors' choice).
+    ``images_u8 [P, 3, H, W]``: the images of the region pool, whose regions are ``regions``
+    (region ids index them). ``labelled_dist [L, C + 1]``: ground-truth class distributions of
+    the regions labelled so far in this episode/run. The "unlabelled set" of the second KL
+    histogram is the step's candidates (the authors' choice).
     """
     K, N = pools.shape
-    per = grid.per_image
+    per = regions.per_image
     images, row_of = torch.unique(pools // per, return_inverse=True)
     with timer("forward") if timer else nullcontext():
         pred = predict(model, images_u8[images], batch_size, device)
     with timer("score") if timer else nullcontext():
         feats = region_features(
-            pred.pred_ids, pred.entropy, grid, spec.num_classes, spec.poolings, spec.normalize_hist
+            pred.pred_ids, pred.entropy, regions, spec.num_classes, spec.poolings,
+            spec.normalize_hist, images=images,
         )  # [n, R, F]
         cand = feats[row_of.reshape(-1), (pools % per).reshape(-1)].float()  # [M, F]
         if spec.use_kl:

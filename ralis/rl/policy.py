@@ -2,9 +2,11 @@
 
 A ralis safetensors file (:mod:`ralis.files.safe`) of kind ``policy``. Its record holds the
 feature layout (:class:`FeatureSpec`: class count, regions per image, state-set size, poolings,
-KL bins, region and image size), the class names, the dataset and preset it was trained on, a
-content hash of the images it played on, and how it was trained. Loading rebuilds the query
-network from the feature layout alone; nothing in the file runs.
+KL bins, region and image size, region kind and superpixel count), the class names, the dataset
+and preset it was trained on, a content hash of the images it played on, and how it was trained.
+Loading rebuilds the query network from the feature layout alone; nothing in the file runs.
+Policies saved before region kinds existed have neither ``region_kind`` nor ``superpixels``
+and load as rectangles.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ralis.files.safe import (
     save_file,
     weights_for,
 )
+from ralis.regions.base import REGION_KINDS
 from ralis.rl.observe import FeatureSpec
 from ralis.rl.qnet import QueryNetwork
 
@@ -75,6 +78,16 @@ def spec_from_record(features: Any, path: Path) -> FeatureSpec:
         for key in ("normalize_hist", "use_kl"):
             if not isinstance(features.get(key, False), bool):
                 raise ValueError(f"{key}={features.get(key)!r}")
+        kind = features.get("region_kind", "rect")  # files from before region kinds: rect
+        if kind not in REGION_KINDS:
+            raise ValueError(f"region_kind={kind!r}")
+        superpixels = features.get("superpixels")
+        if kind == "slic":
+            if not (isinstance(superpixels, int) and not isinstance(superpixels, bool)
+                    and 1 <= superpixels <= 1_000_000):
+                raise ValueError(f"superpixels={superpixels!r}")
+        elif superpixels is not None:
+            raise ValueError(f"superpixels={superpixels!r} for {kind} regions")
         return FeatureSpec(
             num_classes=features["num_classes"],
             regions_per_image=features["regions_per_image"],
@@ -87,6 +100,8 @@ def spec_from_record(features: Any, path: Path) -> FeatureSpec:
             kl_range=kl_range,  # type: ignore[arg-type]
             region_size=_pair(features.get("region_size")),
             image_size=_pair(features.get("image_size")),
+            region_kind=kind,
+            superpixels=superpixels,
         )
     except (ValueError, TypeError) as exc:
         raise FileFormatError(f"{path}: invalid feature layout in its record ({exc})") from None

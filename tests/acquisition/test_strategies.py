@@ -4,10 +4,10 @@ from torch import nn
 
 from ralis.acquisition import STRATEGIES, StepContext, create_strategy
 from ralis.data.pool import RegionPool
-from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
 from ralis.models import create_model
 from ralis.models.inference import bald_map, predict
+from ralis.regions import RegionGrid
 
 GRID = RegionGrid((8, 8), (4, 4))  # 4 regions per image
 
@@ -28,7 +28,7 @@ class Confidence(nn.Module):
 
 def make_ctx(model, images, seed=0, samples=4):
     pool = RegionPool(GRID, images.shape[0])
-    return StepContext(model=model, images_u8=images, pool=pool, grid=GRID,
+    return StepContext(model=model, images_u8=images, pool=pool, regions=GRID,
                        generator=torch.Generator().manual_seed(seed), mc_samples=samples,
                        batch_size=64)
 

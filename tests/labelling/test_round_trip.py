@@ -83,7 +83,7 @@ def assert_same(sim: dict, proj: dict, pool_masks: torch.Tensor, ignore: int,
     for name, value in sim["model"].items():
         assert torch.equal(proj["model"][name], value), name
     labelled = torch.tensor([i for step in sim["ids"].values() for i in step])
-    from ralis.data.regions import RegionGrid
+    from ralis.regions import RegionGrid
 
     grid = RegionGrid(tuple(pool_masks.shape[-2:]), tuple(region))
     inside = grid.mask(labelled, pool_masks.shape[0])

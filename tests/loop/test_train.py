@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
 from ralis.loop.oracle import Oracle
 from ralis.loop.train import LabelledData, one_region_per_image, region_crops
+from ralis.regions import RegionGrid
 
 
 def test_crops_contain_the_region_centre_and_masks_align():

@@ -48,7 +48,8 @@ def make_rows() -> list[dict]:
             for regions, miou in zip((100, 200, 300), curve, strict=True):
                 row = {
                     "strategy": strategy, "seed": seed, "regions": regions,
-                    "pixel_fraction": regions / 10000, "miou": miou, "val_miou": miou + 0.01,
+                    "pixel_fraction": regions / 10000, "region_kind": "rect", "miou": miou,
+                    "val_miou": miou + 0.01,
                     "class_entropy": 1.0 if strategy == "entropy" else 1.09, "wall_time": 12.5,
                     "preset": "synthetic-tiny", "dataset": "synthetic",
                     "dataset_name": "synthetic", "git_revision": "0123abc",
@@ -59,7 +60,8 @@ def make_rows() -> list[dict]:
                 row.update({f"share_{c}": SHARE[strategy][c] for c in CLASSES})
                 rows.append(row)
     full = {
-        "strategy": "full", "seed": 0, "regions": 5000, "pixel_fraction": 1.0, "miou": 0.80,
+        "strategy": "full", "seed": 0, "regions": 5000, "pixel_fraction": 1.0,
+        "region_kind": "rect", "miou": 0.80,
         "val_miou": 0.81, "class_entropy": None, "wall_time": 30.0, "preset": "synthetic-tiny",
         "dataset": "synthetic", "dataset_name": "synthetic", "git_revision": "0123abc",
         "config": "runs/full/config.json",

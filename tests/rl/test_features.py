@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from ralis.data.regions import RegionGrid
 from ralis.errors import ConfigError
+from ralis.regions import RegionGrid
 from ralis.rl.features import (
     ABSENT,
     action_features,
