@@ -17,6 +17,9 @@ Recipes (``--recipes``; each is a set of ``train.*`` overrides on the run's own 
     dt-cosine    from θ0 on D_T and the acquired regions, lr 1e-2 annealed to 0 (cosine) over
                  20 epochs of 256 crops, no early stop, the best epoch on D_R
     start-cosine as dt-cosine on the acquired regions only
+    as-run       the run's own final training, unchanged (must repeat the run's test mIoU)
+    epochs-x2    as-run with twice the epochs (and the cosine schedule stretched to them): a
+                 converged final training moves test mIoU by less than the seed std
 
 Usage::
 
@@ -62,6 +65,8 @@ RECIPES: dict[str, list[str]] = {
     "start-cosine": ["train.final_from=start", "train.final_epochs=20",
                      "train.final_patience=20", "train.final_samples_per_epoch=256",
                      "train.final_lr=0.01", "train.final_schedule=cosine"],
+    "as-run": [],
+    "epochs-x2": ["train.final_epochs=40", "train.final_patience=40"],
 }
 
 
