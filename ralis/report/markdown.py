@@ -248,36 +248,27 @@ def _miou_section(rows, stats, out_dir: Path, mixed: bool = False) -> list[str]:
     bs = budgets(rows)
     fractions = pixel_fractions(rows)
     lines = ["## Test mIoU vs labelled " + ("pixels" if mixed else "regions"), ""]
-    if names and mixed:
-        figures.miou_curve(rows, out_dir / "miou_curve.png", x="pixel_fraction")
-        by_kind = kind_fractions(rows)
+    if names:
+        unit = "pixels" if mixed else "regions"
         start = ("; the first line is θ0, the start model every curve begins from (0 "
-                 "pixels, the black star in the figure)" if reference(stats, THETA0) else "")
-        lines += [
-            "![test mIoU vs % of pool pixels labelled](miou_curve.png)",
-            "",
-            "The figure puts each series at the mean % of pool pixels it labelled, so region "
-            "kinds compare at equal pixel cost (dashed: a region kind other than rect). Mean ± "
-            "std test mIoU (%) per series; columns are nominal budgets in regions (the mean % "
-            f"of pool pixels each region kind labelled there){start}.",
-            "",
-            _budget_table(stats, names, bs,
-                          [f"{b} ({_kind_fractions_text(by_kind, b)})" for b in bs]),
-            "",
-        ]
-    elif names:
-        figures.miou_curve(rows, out_dir / "miou_curve.png")
-        start = ("; the first line is θ0, the start model every curve begins from (0 "
-                 "regions, the black star in the figure)" if reference(stats, THETA0) else "")
-        lines += [
-            "![test mIoU vs labelled regions](miou_curve.png)",
-            "",
-            "Mean ± std test mIoU (%) per strategy; columns are budgets in regions (% of pool "
-            f"pixels){start}.",
-            "",
-            _budget_table(stats, names, bs, [f"{b} ({_pct(fractions.get(b))})" for b in bs]),
-            "",
-        ]
+                 f"{unit}, the black star in the figure)" if reference(stats, THETA0) else "")
+        if mixed:  # several region kinds: curves against pixels
+            figures.miou_curve(rows, out_dir / "miou_curve.png", x="pixel_fraction")
+            by_kind = kind_fractions(rows)
+            figure = "![test mIoU vs % of pool pixels labelled](miou_curve.png)"
+            caption = ("The figure puts each series at the mean % of pool pixels it labelled, so "
+                       "region kinds compare at equal pixel cost (dashed: a region kind other "
+                       "than rect). Mean ± std test mIoU (%) per series; columns are nominal "
+                       "budgets in regions (the mean % of pool pixels each region kind labelled "
+                       f"there){start}.")
+            headers = [f"{b} ({_kind_fractions_text(by_kind, b)})" for b in bs]
+        else:
+            figures.miou_curve(rows, out_dir / "miou_curve.png")
+            figure = "![test mIoU vs labelled regions](miou_curve.png)"
+            caption = ("Mean ± std test mIoU (%) per strategy; columns are budgets in regions (% "
+                       f"of pool pixels){start}.")
+            headers = [f"{b} ({_pct(fractions.get(b))})" for b in bs]
+        lines += [figure, "", caption, "", _budget_table(stats, names, bs, headers), ""]
     else:
         lines += ["This table holds no active-learning run, so there is no curve; only the "
                   "reference numbers below.", ""]

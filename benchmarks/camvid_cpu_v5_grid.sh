@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The camvid-cpu-v5 grid (docs/results/camvid-cpu-v5/): rectangles vs SLIC superpixels at equal
+# pixel budgets, 5 paired seeds, a 100-episode agent per region kind, the final-training
+# convergence check.
+#
+# v5 = camvid-cpu-v4 (final training restarted from θ0, 4-pass game reward, the game's start
+#      model on half of D_T) with 100 DQN episodes (ε linear over 50) and budgets 480 / 960 /
+#      1920 regions (7.8 / 15.6 / 31% of the pool's pixels). The slic grid uses the same preset
+#      with --regions slic: 24 SLIC segments per image (as many as rectangles), budgets counted
+#      in pixels of one 45x40 rectangle, so both kinds spend the same pixels.
+#
+# θ0 and the upper bound train on whole images, so the slic grid reuses the rect grid's.
+# One agent per region kind (seed 20) serves all five RALIS seeds: five 100-episode agents per
+# kind would take ~25 h on 2 cores (see NOTES.md).
+#
+# Resumable: every command skips finished cells and continues interrupted ones, so rerun the
+# script after an interruption. About 13.5 CPU-core hours: ~7 h on 2 cores (NOTES.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RALIS=${RALIS:-.venv/bin/ralis}
+PY=${PY:-.venv/bin/python}
+V=${V:-runs/grid-camvid-cpu-v5}          # rectangles
+S=${S:-runs/grid-camvid-cpu-v5-slic}     # superpixels
+SEEDS=20,50,82,12,4560                   # the paper's RALIS CamVid seeds
+OUT=docs/results/camvid-cpu-v5
+ONE=(--set threads=1 --quiet)
+
+# 1. θ0, then the rect agent beside the rect baselines (two one-thread processes)
+"$RALIS" pretrain --preset camvid-cpu-v5 --seed 20 --out "$V/theta0" --resume "${ONE[@]}"
+"$RALIS" train-agent --preset camvid-cpu-v5 --seed 20 --out "$V/agent-s20" --resume "${ONE[@]}" &
+"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --strategies random,entropy,bald \
+    --no-upper-bound --out "$V" "${ONE[@]}"
+wait
+
+# 2. the same for superpixels (θ0 shared)
+mkdir -p "$S"
+[ -e "$S/theta0" ] || cp -r "$V/theta0" "$S/theta0"
+"$RALIS" train-agent --preset camvid-cpu-v5 --regions slic --seed 20 --out "$S/agent-s20" \
+    --resume "${ONE[@]}" &
+"$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS \
+    --strategies random,entropy,bald --no-upper-bound --out "$S" "${ONE[@]}"
+wait
+
+# 3. RALIS with each kind's agent, both kinds at once; the upper bound
+"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --strategies ralis \
+    --no-upper-bound --out "$V" "${ONE[@]}" &
+"$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
+    --strategies ralis --no-upper-bound --out "$S" "${ONE[@]}"
+wait
+"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --out "$V" --quiet
+"$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
+    --no-upper-bound --out "$S" --quiet
+
+# 4. one table (θ0 and the upper bound once), the report with both grids' runs and agents
+mkdir -p "$OUT"
+"$PY" - "$V/results.csv" "$S/results.csv" "$OUT/results.csv" <<'EOF'
+import csv, sys
+rect, slic, out = sys.argv[1:]
+rows = list(csv.DictReader(open(rect)))
+fields = list(rows[0])
+rows += [r for r in csv.DictReader(open(slic)) if r["strategy"] not in ("theta0", "full")]
+with open(out, "w", newline="") as f:
+    w = csv.DictWriter(f, fields)
+    w.writeheader()
+    w.writerows(rows)
+EOF
+"$RALIS" report "$OUT/results.csv" --out "$OUT" --runs "$V" --runs "$S"
+
+# 5. final-training convergence: twice the epochs on random-s20's regions at 960 and 1920
+"$PY" benchmarks/final_training.py "$V/random-s20" --pretrained "$V/theta0/model.safetensors" \
+    --budgets 960,1920 --recipes as-run,epochs-x2 --threads 1 \
+    --out "$OUT/final_training_convergence.json"
