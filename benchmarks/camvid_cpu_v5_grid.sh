@@ -25,23 +25,21 @@ SEEDS=20,50,82,12,4560                   # the paper's RALIS CamVid seeds
 OUT=docs/results/camvid-cpu-v5
 ONE=(--set threads=1 --quiet)
 
-# 1. θ0, then the rect agent beside the rect baselines (two one-thread processes)
+# 1. θ0 (shared by both kinds); the two agents beside the baselines of both kinds (three
+#    one-thread processes: the agents are the longest chain)
 "$RALIS" pretrain --preset camvid-cpu-v5 --seed 20 --out "$V/theta0" --resume "${ONE[@]}"
-"$RALIS" train-agent --preset camvid-cpu-v5 --seed 20 --out "$V/agent-s20" --resume "${ONE[@]}" &
-"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --strategies random,entropy,bald \
-    --no-upper-bound --out "$V" "${ONE[@]}"
-wait
-
-# 2. the same for superpixels (θ0 shared)
 mkdir -p "$S"
 [ -e "$S/theta0" ] || cp -r "$V/theta0" "$S/theta0"
+"$RALIS" train-agent --preset camvid-cpu-v5 --seed 20 --out "$V/agent-s20" --resume "${ONE[@]}" &
 "$RALIS" train-agent --preset camvid-cpu-v5 --regions slic --seed 20 --out "$S/agent-s20" \
     --resume "${ONE[@]}" &
+"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --strategies random,entropy,bald \
+    --no-upper-bound --out "$V" "${ONE[@]}"
 "$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS \
     --strategies random,entropy,bald --no-upper-bound --out "$S" "${ONE[@]}"
 wait
 
-# 3. RALIS with each kind's agent, both kinds at once; the upper bound
+# 2. RALIS with each kind's agent, both kinds at once; the upper bound
 "$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --strategies ralis \
     --no-upper-bound --out "$V" "${ONE[@]}" &
 "$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
@@ -51,7 +49,7 @@ wait
 "$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
     --no-upper-bound --out "$S" --quiet
 
-# 4. one table (θ0 and the upper bound once), the report with both grids' runs and agents
+# 3. one table (θ0 and the upper bound once), the report with both grids' runs and agents
 mkdir -p "$OUT"
 "$PY" - "$V/results.csv" "$S/results.csv" "$OUT/results.csv" <<'EOF'
 import csv, sys
@@ -66,7 +64,7 @@ with open(out, "w", newline="") as f:
 EOF
 "$RALIS" report "$OUT/results.csv" --out "$OUT" --runs "$V" --runs "$S"
 
-# 5. final-training convergence: twice the epochs on random-s20's regions at 960 and 1920
+# 4. final-training convergence: twice the epochs on random-s20's regions at 960 and 1920
 "$PY" benchmarks/final_training.py "$V/random-s20" --pretrained "$V/theta0/model.safetensors" \
     --budgets 960,1920 --recipes as-run,epochs-x2 --threads 1 \
     --out "$OUT/final_training_convergence.json"

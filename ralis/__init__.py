@@ -7,4 +7,4 @@ import os
 # machine is idle. Set before torch is imported; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
