@@ -299,8 +299,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 class _Superpixels:
     """The SLIC segments of a slic run's pool images, recomputed one image at a time.
 
-    Settings from the run's config.json (``data.superpixels``, ``data.slic_compactness``,
-    ``data.cache_dir``), ``per_image`` from its results.json (``regions.per_image``): a
+    The segment count and ``per_image`` from the run's results.json (``regions``), the
+    compactness and cache folder from its config.json: a
     region id is ``image_index_in_pool * per_image + segment``, so the segment is the id
     modulo ``per_image``.
     """
@@ -309,14 +309,18 @@ class _Superpixels:
         from ralis.config import load_config
 
         data = load_config(Path(run_dir) / "config.json").data
-        self.superpixels, self.compactness = data.superpixels, data.slic_compactness
-        self.cache_dir = data.cache_dir
+        self.compactness, self.cache_dir = data.slic_compactness, data.cache_dir
         regions = _read_json(Path(run_dir) / "results.json").get("regions")
         regions = regions if isinstance(regions, dict) else {}
         if not regions.get("per_image"):
             raise RalisError(f"{run_dir}/results.json has no regions.per_image, so its "
                              "superpixel ids cannot be mapped to segments; is the run finished?")
         self.per_image = int(regions["per_image"])
+        # the segment count the run used (data.superpixels=None means the grid's count)
+        self.superpixels = regions.get("superpixels") or data.superpixels
+        if not self.superpixels:
+            raise RalisError(f"{run_dir}/results.json has no regions.superpixels; is the run "
+                             "finished?")
         size = regions.get("image_size")
         self.image_size = tuple(size) if size else None
 

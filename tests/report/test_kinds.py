@@ -269,7 +269,8 @@ def _slic_run(root: Path, name: str, per_image: int, acquired: list[tuple[str, i
     run = root / name
     run.mkdir(parents=True)
     cfg = get_preset("synthetic-tiny")
-    cfg = replace(cfg, data=replace(cfg.data, regions="slic", superpixels=12))
+    # data.superpixels left at None (the grid's count): the run's results.json says 12
+    cfg = replace(cfg, data=replace(cfg.data, regions="slic"))
     save_config(cfg, run / "config.json")
     lines = ["position,step,region_id,image,row,col"]
     lines += [f"{i},{i // 4},{idx * per_image + seg},{img},-1,-1"
