@@ -46,7 +46,8 @@ RegionSize = Annotated[str | None, typer.Option(
     "--region-size", help="Region size hxw in pixels at the working resolution, e.g. 45x40.")]
 RegionKind = Annotated[str | None, typer.Option(
     "--regions", help="Region kind: rect (a grid of --region-size boxes) or slic (SLIC "
-    "superpixels, --set data.superpixels=N per image; budgets count pixels of H*W/N each).")]
+    "superpixels, --set data.superpixels=N per image; a budget of B is the pixels of B grid "
+    "rectangles for either kind).")]
 Sets = Annotated[list[str] | None, typer.Option(
     "--set", help="Override any config field: --set train.lr=0.01 (repeatable).")]
 Resume = Annotated[bool, typer.Option(

@@ -8,7 +8,7 @@ from ralis.data.cache import index_rows, stack_rows
 from ralis.errors import ConfigError
 from ralis.metrics import class_distribution
 from ralis.regions import Regions
-from ralis.rl.features import ABSENT, normalize_histogram
+from ralis.rl.features import distribution_from_counts, void_as_last_bin
 
 OUTSIDE = -1
 """Tile value of a box pixel that lies outside its region (superpixels): never written."""
@@ -83,15 +83,9 @@ def tile_distributions(masks: SparseMasks, region_ids: torch.Tensor, num_classes
     owner = torch.repeat_interleave(torch.arange(M), torch.tensor([t.numel() for t in tiles]))
     keep = flat != OUTSIDE
     flat, owner = flat[keep], owner[keep]
-    ids = torch.where(flat == ignore_index, torch.full_like(flat, num_classes), flat)
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) > num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}) or equal ignore_index="
-                         f"{ignore_index}")
-    counts = torch.bincount(owner * (num_classes + 1) + ids,
-                            minlength=M * (num_classes + 1)).view(M, num_classes + 1).float()
-    frac = counts / counts.sum(1, keepdim=True).clamp(min=1)
-    frac.masked_fill_(frac == 0, ABSENT)
-    return normalize_histogram(frac)
+    ids = void_as_last_bin(flat, num_classes, ignore_index)
+    counts = torch.bincount(owner * (num_classes + 1) + ids, minlength=M * (num_classes + 1))
+    return distribution_from_counts(counts.view(M, num_classes + 1))
 
 
 def dominant_tile(tile: torch.Tensor, inside: torch.Tensor | None, num_classes: int,
@@ -99,8 +93,7 @@ def dominant_tile(tile: torch.Tensor, inside: torch.Tensor | None, num_classes: 
     """One-click labelling (Cai et al. 2021): every pixel of the region gets the region's
     majority label (void included: a mostly-void region stays void). ``[h, w]`` -> ``[h, w]``."""
     inside = torch.ones_like(tile, dtype=torch.bool) if inside is None else inside
-    values = tile[inside].long()
-    ids = torch.where(values == ignore_index, torch.full_like(values, num_classes), values)
+    ids = void_as_last_bin(tile[inside].long(), num_classes, ignore_index)
     top = int(torch.bincount(ids, minlength=num_classes + 1).argmax())
     label = ignore_index if top == num_classes else top
     return torch.where(inside, torch.full_like(tile, label), tile)

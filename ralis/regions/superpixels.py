@@ -114,10 +114,14 @@ class _Stats:
         x1 = torch.full((total,), -1, dtype=torch.long)
         sy = torch.zeros(total, dtype=torch.float64)
         sx = torch.zeros(total, dtype=torch.float64)
+        best = torch.full((total,), float("inf"), dtype=torch.float64)
+        first = torch.full((total,), big, dtype=torch.long)
         ys = torch.arange(H).view(H, 1).expand(H, W).reshape(-1)
         xs = torch.arange(W).view(1, W).expand(H, W).reshape(-1)
         step = max(1, PIXEL_CHUNK // (H * W))
-        for start in range(0, n, step):  # chunks of images; no loop over regions or pixels
+        # one read of the label maps, in chunks of whole images: a region lies in one image, so
+        # its statistics are final once its chunk is done (no loop over regions or pixels)
+        for start in range(0, n, step):
             gid, c = self._gid(labels, start, step, per_image)
             yy, xx = ys.repeat(c), xs.repeat(c)
             self.pixels += torch.bincount(gid, minlength=total)
@@ -127,23 +131,15 @@ class _Stats:
             x1.scatter_reduce_(0, gid, xx, "amax")
             sy.index_add_(0, gid, yy.double())
             sx.index_add_(0, gid, xx.double())
+            # anchor: the region's pixel nearest its centroid (ties: the first in raster order)
+            count = self.pixels[gid].double()
+            d = (yy - sy[gid] / count) ** 2 + (xx - sx[gid] / count) ** 2
+            best.scatter_reduce_(0, gid, d, "amin")
+            hit = d == best[gid]
+            flat = torch.arange(start * H * W, (start + c) * H * W)
+            first.scatter_reduce_(0, gid[hit], flat[hit], "amin")
         live = self.pixels > 0
         self.boxes = torch.where(live.unsqueeze(1), torch.stack([y0, x0, y1 + 1, x1 + 1], 1), 0)
-        count = self.pixels.clamp(min=1).double()
-        cy, cx = sy / count, sx / count
-        # anchor: the region's pixel nearest its centroid (ties: the first in raster order)
-        best = torch.full((total,), float("inf"), dtype=torch.float64)
-        first = torch.full((total,), big, dtype=torch.long)
-        for start in range(0, n, step):
-            gid, c = self._gid(labels, start, step, per_image)
-            d = (ys.repeat(c) - cy[gid]) ** 2 + (xs.repeat(c) - cx[gid]) ** 2
-            best.scatter_reduce_(0, gid, d, "amin")
-        for start in range(0, n, step):
-            gid, c = self._gid(labels, start, step, per_image)
-            d = (ys.repeat(c) - cy[gid]) ** 2 + (xs.repeat(c) - cx[gid]) ** 2
-            flat = torch.arange(start * H * W, (start + c) * H * W)
-            hit = d == best[gid]
-            first.scatter_reduce_(0, gid[hit], flat[hit], "amin")
         pix = torch.where(live, first, 0) % (H * W)
         self.anchors = torch.where(live.unsqueeze(1), torch.stack([pix // W, pix % W], 1), 0)
 
@@ -251,13 +247,13 @@ class SuperpixelRegions:
         """Which pixels of each region's box belong to it: ``[M] -> M x [h_i, w_i]`` bool."""
         boxes = self.boxes(region_ids).tolist()
         image, local = self.split(region_ids)
-        out = []
+        out: list[torch.Tensor] = [None] * len(boxes)  # type: ignore[list-item]
         for k in torch.unique(image).tolist():  # one label map read per image
             lab = self.labels([k])[0]
             for j in (image == k).nonzero().squeeze(1).tolist():
                 y0, x0, y1, x1 = boxes[j]
-                out.append((j, lab[y0:y1, x0:x1] == local[j]))
-        return [m for _, m in sorted(out, key=lambda t: t[0])]
+                out[j] = lab[y0:y1, x0:x1] == local[j]
+        return out
 
     def mask(self, region_ids: torch.Tensor, num_images: int) -> torch.Tensor:
         """Boolean pixel mask ``[num_images, H, W]``, True inside the given regions."""
@@ -282,8 +278,11 @@ class SuperpixelRegions:
     def region_mean(self, maps: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
         """Mean of a per-pixel map over every region of ``images``: ``[n, H, W]`` -> ``[n, R]``
         (0 for padding ids). ``images``: the maps' images in the set (default ``0..n-1``)."""
-        n, R = maps.shape[0], self.per_image
-        gid = self._gid(images, n)
+        return self._means(self._gid(images, maps.shape[0]), maps, maps.shape[0])
+
+    def _means(self, gid: torch.Tensor, maps: torch.Tensor, n: int) -> torch.Tensor:
+        """Region means of ``maps [n, H, W]`` given each pixel's id ``gid``: ``[n, R]``."""
+        R = self.per_image
         sums = torch.zeros(n * R, dtype=torch.float64).index_add_(
             0, gid, maps.reshape(-1).double())
         count = torch.bincount(gid, minlength=n * R)
@@ -320,14 +319,13 @@ class SuperpixelRegions:
         cell = gid * (out * out) + cy * out + cx
         v = values.reshape(-1).float()
         size = n * R * out * out
-        mean_region = self.region_mean(values, images_t).reshape(-1)  # [n*R]
-        fill = mean_region.repeat_interleave(out * out)
-        hit = torch.bincount(cell, minlength=size) > 0
+        fill = self._means(gid, values, n).reshape(-1).repeat_interleave(out * out)
+        per_cell = torch.bincount(cell, minlength=size)
+        hit = per_cell > 0
         pooled = []
         for p in poolings:
             if p == "mean":
-                s = torch.zeros(size).index_add_(0, cell, v)
-                r = s / torch.bincount(cell, minlength=size).clamp(min=1)
+                r = torch.zeros(size).index_add_(0, cell, v) / per_cell.clamp(min=1)
             else:
                 r = torch.zeros(size).scatter_reduce_(0, cell, v, "amin" if p == "min" else "amax",
                                                       include_self=False)

@@ -146,14 +146,26 @@ def region_class_distribution(
         ``[N, R, C + 1]`` float32, each row summing to 1 (a padding id: uniform).
     """
     _check_ids(mask, "mask")
-    ids = torch.where(mask == ignore_index, torch.full_like(mask, num_classes), mask)
+    ids = void_as_last_bin(mask, num_classes, ignore_index)
+    return distribution_from_counts(regions.bincount(ids, num_classes + 1, images))
+
+
+def void_as_last_bin(labels: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Labels with ``ignore_index`` mapped to bin ``C`` (void); ValueError on other values.
+    Any shape -> the same shape."""
+    ids = torch.where(labels == ignore_index, torch.full_like(labels, num_classes), labels)
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) > num_classes):
         raise ValueError(
             f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
-            f"got [{int(mask.min())}, {int(mask.max())}]"
+            f"got [{int(labels.min())}, {int(labels.max())}]"
         )
-    counts = regions.bincount(ids, num_classes + 1, images)  # [N, R, C + 1] int64
-    pixels = counts.sum(dim=-1, keepdim=True).clamp_(min=1)  # [N, R, 1]
+    return ids
+
+
+def distribution_from_counts(counts: torch.Tensor) -> torch.Tensor:
+    """Per-region class counts ``[..., C + 1]`` -> fractions of the region's pixels (at least 1
+    pixel: padding ids), empty bins :data:`ABSENT`, renormalised to sum 1 (float32)."""
+    pixels = counts.sum(dim=-1, keepdim=True).clamp(min=1)
     frac = counts.float() / pixels.float()
     frac.masked_fill_(frac == 0, ABSENT)
     return normalize_histogram(frac)
