@@ -25,29 +25,35 @@ SEEDS=20,50,82,12,4560                   # the paper's RALIS CamVid seeds
 OUT=docs/results/camvid-cpu-v5
 ONE=(--set threads=1 --quiet)
 
-# 1. θ0 (shared by both kinds); the two agents beside the baselines of both kinds (three
-#    one-thread processes: the agents are the longest chain)
+# 1. θ0 (shared by both kinds)
 "$RALIS" pretrain --preset camvid-cpu-v5 --seed 20 --out "$V/theta0" --resume "${ONE[@]}"
 mkdir -p "$S"
 [ -e "$S/theta0" ] || cp -r "$V/theta0" "$S/theta0"
-"$RALIS" train-agent --preset camvid-cpu-v5 --seed 20 --out "$V/agent-s20" --resume "${ONE[@]}" &
-"$RALIS" train-agent --preset camvid-cpu-v5 --regions slic --seed 20 --out "$S/agent-s20" \
-    --resume "${ONE[@]}" &
+
+# 2. three one-thread chains on 2 cores: each kind's agent then its RALIS runs (the agents are
+#    the longest chain), and beside them the baselines of both kinds then the upper bound
+{
+  "$RALIS" train-agent --preset camvid-cpu-v5 --seed 20 --out "$V/agent-s20" --resume "${ONE[@]}"
+  "$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --strategies ralis \
+      --no-upper-bound --out "$V" "${ONE[@]}"
+} &
+{
+  "$RALIS" train-agent --preset camvid-cpu-v5 --regions slic --seed 20 --out "$S/agent-s20" \
+      --resume "${ONE[@]}"
+  "$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
+      --strategies ralis --no-upper-bound --out "$S" "${ONE[@]}"
+} &
 "$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --strategies random,entropy,bald \
     --no-upper-bound --out "$V" "${ONE[@]}"
 "$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS \
     --strategies random,entropy,bald --no-upper-bound --out "$S" "${ONE[@]}"
+"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --strategies random,entropy,bald \
+    --out "$V" "${ONE[@]}"                        # the upper bound (baselines are done)
 wait
-
-# 2. RALIS with each kind's agent, both kinds at once; the upper bound
-"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --strategies ralis \
-    --no-upper-bound --out "$V" "${ONE[@]}" &
+# every cell is finished: these only collect each grid's results.csv
+"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --out "$V" "${ONE[@]}"
 "$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
-    --strategies ralis --no-upper-bound --out "$S" "${ONE[@]}"
-wait
-"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --out "$V" --quiet
-"$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
-    --no-upper-bound --out "$S" --quiet
+    --no-upper-bound --out "$S" "${ONE[@]}"
 
 # 3. one table (θ0 and the upper bound once), the report with both grids' runs and agents
 mkdir -p "$OUT"
