@@ -105,7 +105,10 @@ class AgentSummary:
     windows, sqrt((s_first^2 + s_last^2) / 2) (None when a window has fewer than two episodes).
     ``learned``: whether the last mean is above the first mean by more than that spread (None
     when it cannot be told). ``overlap``: fewer than 2 x window episodes, so the windows share
-    episodes.
+    episodes. ``start``: the mean D_R mIoU (%) the episodes started from (the game's start
+    model), so an episode's end can be read against it. ``loss_first`` / ``loss_last``: the
+    median DQN (Huber) loss of the first / last window, ``loss_max`` the largest episode loss:
+    a loss far above the squared scale of the returns means diverging Q-values.
     """
 
     episodes: int
@@ -113,6 +116,10 @@ class AgentSummary:
     first: float | None
     last: float | None
     spread: float | None
+    start: float | None = None
+    loss_first: float | None = None
+    loss_last: float | None = None
+    loss_max: float | None = None
 
     @property
     def difference(self) -> float | None:
@@ -131,12 +138,21 @@ class AgentSummary:
 
 def summarize(episodes: Sequence[dict[str, Any]], window: int = WINDOW) -> AgentSummary:
     """:class:`AgentSummary` of the episodes that have a ``final_miou`` (in episode order)."""
-    values = [100.0 * float(e["final_miou"]) for e in sorted(episodes, key=lambda e: e["episode"])
-              if e.get("final_miou") is not None]
+    done = [e for e in sorted(episodes, key=lambda e: e["episode"])
+            if e.get("final_miou") is not None]
+    values = [100.0 * float(e["final_miou"]) for e in done]
     if not values:
         return AgentSummary(0, window, None, None, None)
     first_mean, first_std = _mean_std(values[:window])
     last_mean, last_std = _mean_std(values[-window:])
     spread = (None if first_std is None or last_std is None
               else math.sqrt((first_std ** 2 + last_std ** 2) / 2))
-    return AgentSummary(len(values), window, first_mean, last_mean, spread)
+    starts = [100.0 * float(e["start_miou"]) for e in done if e.get("start_miou") is not None]
+    losses = [float(e["loss"]) for e in done if e.get("loss") is not None]
+    return AgentSummary(
+        len(values), window, first_mean, last_mean, spread,
+        start=sum(starts) / len(starts) if starts else None,
+        loss_first=float(np.median(losses[:window])) if losses else None,
+        loss_last=float(np.median(losses[-window:])) if losses else None,
+        loss_max=max(losses) if losses else None,
+    )

@@ -452,15 +452,24 @@ def agent_learning_curve(curves: dict[str, Sequence[dict[str, Any]]], path: Path
     episode as a light line per agent, with its moving average over ``window`` episodes
     (:func:`ralis.report.agents.moving_average`) in full colour. Right axis: the class
     entropy (nats) of the labelled pixels, dashed (moving average, light raw). ε of the
-    ε-greedy policy, faint and dotted, on a third axis (0 to 1).
+    ε-greedy policy, faint and dotted, on a third axis (0 to 1); the start model's D_R mIoU as a
+    dash-dotted line. Below, when the episodes
+    record it: the DQN's Huber loss per episode on a log scale.
     """
     from ralis.report.agents import moving_average
 
     names = list(curves)
     palette = [KNOWN_COLORS["ralis"], *EXTRA_COLORS, KNOWN_COLORS["entropy"],
                KNOWN_COLORS["bald"]]
+    has_loss = any(e.get("loss") is not None and e.get("final_miou") is not None
+                   for eps in curves.values() for e in eps)
     with plt.rc_context(_style()):
-        fig, ax = plt.subplots(figsize=(7.2, 4.4))
+        if has_loss:
+            fig, (ax, loss_ax) = plt.subplots(2, 1, figsize=(7.2, 6.0), sharex=True,
+                                              gridspec_kw={"height_ratios": [3, 1.3]})
+        else:
+            fig, ax = plt.subplots(figsize=(7.2, 4.4))
+            loss_ax = None
         right = ax.twinx()
         right.grid(False)
         eps_ax = ax.twinx()
@@ -479,6 +488,10 @@ def agent_learning_curve(curves: dict[str, Sequence[dict[str, Any]]], path: Path
             ax.plot(x, y, color=color, lw=0.8, alpha=0.3)
             handles += ax.plot(x, moving_average(y, window), color=color, lw=2.0,
                                label=f"{name}: final D_R mIoU ({window}-episode mean)")
+            start = [100.0 * e["start_miou"] for e in eps if e.get("start_miou") is not None]
+            if start:
+                handles.append(ax.axhline(sum(start) / len(start), color=color, lw=0.9,
+                                          ls="-.", alpha=0.7, label=f"{name}: start model"))
             ent = [(e["episode"], e["class_entropy"]) for e in eps
                    if e.get("class_entropy") is not None]
             if ent:
@@ -494,7 +507,16 @@ def agent_learning_curve(curves: dict[str, Sequence[dict[str, Any]]], path: Path
                 handles += eps_ax.plot([a for a, _ in greedy], [b for _, b in greedy],
                                        color=color, lw=1.0, alpha=0.35, ls=":",
                                        label=f"{name}: ε")
-        ax.set_xlabel("episode")
+            loss = [(e["episode"], e["loss"]) for e in eps
+                    if e.get("loss") is not None and e["loss"] > 0]
+            if loss_ax is not None and loss:
+                loss_ax.plot([a for a, _ in loss], [b for _, b in loss], color=color, lw=1.0)
+        if loss_ax is not None:
+            loss_ax.set_yscale("log")
+            loss_ax.set_ylabel("DQN loss")
+            loss_ax.set_xlabel("episode")
+        else:
+            ax.set_xlabel("episode")
         ax.set_ylabel("final D_R mIoU (%)")
         right.set_ylabel("class entropy of labelled pixels (nats)" if any_entropy else "")
         if not any_entropy:
@@ -506,8 +528,12 @@ def agent_learning_curve(curves: dict[str, Sequence[dict[str, Any]]], path: Path
             eps_ax.set_yticks([])
             eps_ax.spines["right"].set_visible(False)
         ax.set_title("RALIS agent training: final D_R mIoU per episode", pad=10)
-        if handles:
-            ax.legend(handles=handles, fontsize=8, framealpha=0.9, loc="upper center",
-                      bbox_to_anchor=(0.5, -0.15), ncol=min(3, len(handles)))
-        fig.tight_layout()
+        bottom = 0.0
+        if handles:  # under the axes, so long agent names never squeeze them
+            ncol = min(2, len(handles))
+            rows = -(-len(handles) // ncol)
+            bottom = min(0.45, (0.03 * rows + 0.02) * (4.4 / fig.get_figheight()))
+            fig.legend(handles=handles, fontsize=7.5, framealpha=0.9, loc="lower center",
+                       ncol=ncol)
+        fig.tight_layout(rect=(0, bottom, 1, 1))
         return _save(fig, path)

@@ -828,14 +828,18 @@ def _agent_section(agent_dirs: Sequence[Path], out_dir: Path, window: int = 10) 
         ]
     else:
         lines += [f"No agent has finished an episode yet ({where}).", ""]
-    body, verdicts = [], []
+    body, verdicts, losses = [], [], []
     for name, sm in summaries.items():
         if not sm.episodes:
-            body.append([name, "0", "–", "–", "–", "–"])
+            body.append([name, "0", "–", "–", "–", "–", "–"])
             continue
         spread = "–" if sm.spread is None else f"{sm.spread:.2f}"
+        start = "–" if sm.start is None else f"{sm.start:.2f}"
         body.append([name, str(sm.episodes), f"{sm.first:.2f}", f"{sm.last:.2f}",
-                     _signed(sm.difference), spread])
+                     _signed(sm.difference), spread, start])
+        if sm.loss_max is not None:
+            losses.append([name, f"{sm.loss_first:.3g}", f"{sm.loss_last:.3g}",
+                           f"{sm.loss_max:.3g}"])
         if sm.learned is None:
             verdicts.append(f"{name} cannot tell (fewer than 2 episodes in a window)")
         else:
@@ -849,15 +853,27 @@ def _agent_section(agent_dirs: Sequence[Path], out_dir: Path, window: int = 10) 
             "spread = the pooled sample standard deviation of the episodes within those two "
             "windows, sqrt((s_first² + s_last²) / 2)"
             + (f"; with fewer than {2 * window} episodes the two windows overlap" if short
-               else "") + ".",
+               else "") + "; start = the D_R mIoU of the game's start model, where every "
+            "episode begins (an episode that ends below it lost D_R mIoU by labelling).",
             "",
             _table(["agent", "episodes", f"first {window}", f"last {window}", "last − first",
-                    "spread"], body),
+                    "spread", "start"], body),
             "",
         ]
     if verdicts:
         lines += [f"Last-{window} mean above the first-{window} mean by more than the spread of "
                   "the episodes: " + "; ".join(verdicts) + ".", ""]
+    if losses:
+        lines += [
+            "The query network's regression: the DQN's Huber loss per episode (the mean over "
+            f"its steps' minibatches), median over the first and the last {window} episodes, "
+            "and the largest. Returns are mIoU points; a loss far above their scale means the "
+            "Q-values have drifted away from the returns they should predict.",
+            "",
+            _table(["agent", f"median loss, first {window}", f"median loss, last {window}",
+                    "largest loss"], losses),
+            "",
+        ]
     if unread:
         lines += ["Not read: " + "; ".join(f"{n} ({e})" for n, e in unread.items()) + ".", ""]
     return lines

@@ -212,7 +212,15 @@ def test_agent_summary_known_answer():
     assert flat.learned is False and flat.difference == pytest.approx(0.0)
     one = summarize([{"episode": 0, "final_miou": 0.3}, {"episode": 1, "final_miou": None}])
     assert one.episodes == 1 and one.spread is None and one.learned is None and one.overlap
+    assert one.start is None and one.loss_max is None
     assert summarize([]).first is None
+    # start model and DQN loss: mean start, medians of the windows, the largest loss
+    losses = [1.0] * 10 + [5.0, 7.0, 2000.0] + [9.0] * 9
+    diverging = summarize([{"episode": i, "final_miou": 0.2, "start_miou": 0.25, "loss": v}
+                           for i, v in enumerate(losses)])
+    assert diverging.start == pytest.approx(25.0)
+    assert diverging.loss_first == 1.0 and diverging.loss_last == 9.0
+    assert diverging.loss_max == 2000.0
 
 
 def test_agent_learning_curve_section(tmp_path):
@@ -238,9 +246,11 @@ def test_agent_learning_curve_section(tmp_path):
     assert "## Agent learning curve" in md and "](agent_learning_curve.png)" in md
     assert _is_png(tmp_path / "r" / "agent_learning_curve.png")
     # two agents named agent-s0: their folders tell them apart
-    assert "| grid/agent-s0 | 25 | 30.00 | 40.00 | +10.00 | 1.05 |" in md
-    assert "| agent-s1 | 25 | 30.00 | 30.00 | +0.00 | 1.05 |" in md
-    assert "| slic-grid/agent-s0 | 3 | 31.00 | 31.00 | +0.00 | 1.00 |" in md
+    assert "| grid/agent-s0 | 25 | 30.00 | 40.00 | +10.00 | 1.05 | 30.00 |" in md
+    assert "| agent-s1 | 25 | 30.00 | 30.00 | +0.00 | 1.05 | 30.00 |" in md
+    assert "| slic-grid/agent-s0 | 3 | 31.00 | 31.00 | +0.00 | 1.00 | 30.00 |" in md
+    # the DQN's loss: medians of the first and last windows, the largest
+    assert "| grid/agent-s0 | 0.5 | 0.5 | 0.5 |" in md
     assert ("Last-10 mean above the first-10 mean by more than the spread of the episodes: "
             "grid/agent-s0 yes (+10.00 > 1.05 points); agent-s1 no (+0.00 ≤ 1.05 points); "
             "slic-grid/agent-s0 no (+0.00 ≤ 1.00 points).") in md
