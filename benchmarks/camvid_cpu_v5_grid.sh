@@ -30,30 +30,15 @@ ONE=(--set threads=1 --quiet)
 mkdir -p "$S"
 [ -e "$S/theta0" ] || cp -r "$V/theta0" "$S/theta0"
 
-# 2. three one-thread chains on 2 cores: each kind's agent then its RALIS runs (the agents are
-#    the longest chain), and beside them the baselines of both kinds then the upper bound
-{
-  "$RALIS" train-agent --preset camvid-cpu-v5 --seed 20 --out "$V/agent-s20" --resume "${ONE[@]}"
-  "$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --strategies ralis \
-      --no-upper-bound --out "$V" "${ONE[@]}"
-} &
-{
-  "$RALIS" train-agent --preset camvid-cpu-v5 --regions slic --seed 20 --out "$S/agent-s20" \
-      --resume "${ONE[@]}"
-  "$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
-      --strategies ralis --no-upper-bound --out "$S" "${ONE[@]}"
-} &
-"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --strategies random,entropy,bald \
-    --no-upper-bound --out "$V" "${ONE[@]}"
-"$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS \
-    --strategies random,entropy,bald --no-upper-bound --out "$S" "${ONE[@]}"
-"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --strategies random,entropy,bald \
-    --out "$V" "${ONE[@]}"                        # the upper bound (baselines are done)
-wait
-# every cell is finished: these only collect each grid's results.csv
-"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --out "$V" "${ONE[@]}"
+# 2. each kind's grid in one driver (a driver locks its grid folder), each a local pool of two
+#    one-thread workers: 4 processes on 2 cores while both have work. A RALIS run starts when its
+#    kind's agent has finished; the upper bound starts beside the rect agent.
+"$RALIS" benchmark --preset camvid-cpu-v5 --seeds $SEEDS --agent-seeds 20 --out "$V" \
+    --executor local --jobs 2 --threads-per-job 1 --quiet &
+rect=$!
 "$RALIS" benchmark --preset camvid-cpu-v5 --regions slic --seeds $SEEDS --agent-seeds 20 \
-    --no-upper-bound --out "$S" "${ONE[@]}"
+    --no-upper-bound --out "$S" --executor local --jobs 2 --threads-per-job 1 --quiet
+wait "$rect"
 
 # 3. one table (θ0 and the upper bound once), the report with both grids' runs and agents
 mkdir -p "$OUT"
