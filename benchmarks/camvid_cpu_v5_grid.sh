@@ -56,6 +56,13 @@ EOF
 "$RALIS" report "$OUT/results.csv" --out "$OUT" --runs "$V" --runs "$S"
 
 # 4. final-training convergence: twice the epochs on random-s20's regions at 960 and 1920
-"$PY" benchmarks/final_training.py "$V/random-s20" --pretrained "$V/theta0/model.safetensors" \
-    --budgets 960,1920 --recipes as-run,epochs-x2 --threads 1 \
-    --out "$OUT/final_training_convergence.json"
+[ -e "$OUT/final_training_convergence.json" ] ||
+  "$PY" benchmarks/final_training.py "$V/random-s20" --pretrained "$V/theta0/model.safetensors" \
+      --budgets 960,1920 --recipes as-run,epochs-x2 --threads 1 \
+      --out "$OUT/final_training_convergence.json"
+
+# 5. the upper bound trained to convergence: the grid's upper bound uses θ0's recipe (at most
+#    80 epochs, stopped after 10 without a better D_R score) and D_R is noisy from epoch to
+#    epoch, so it can stop while still improving; this one waits 30 epochs (at most 200)
+"$RALIS" upper-bound --preset camvid-cpu-v5 --seed 20 --out "$V-extra/full-patience30" --resume \
+    --set train.pretrain_patience=30 --set train.pretrain_epochs=200 "${ONE[@]}"
