@@ -296,6 +296,7 @@ class AgentTrainer:
                            disable=not self.progress)
         while self.episode < a.episodes:
             row = self.play_episode()
+            self.store.note_revision(git_revision())
             self.store.add_episode(row)
             self.save()
             bar.update(1)
@@ -310,7 +311,7 @@ class AgentTrainer:
             "mode": a.mode, "episodes": self.episode, "seed": self.cfg.seed,
             "dataset": self.cfg.data.dataset, "preset": self.cfg.preset,
             "start_miou": self.start_miou, "best_final_miou": self.best_miou,
-            "git_revision": git_revision(), "run_id": self.run_dir.run_id,
+            "git_revision": self.store.computed_by(), "run_id": self.run_dir.run_id,
             "episodes_log": self.store.episodes(), "policy": str(self.out / POLICY),
         }
         self.run_dir.write_json("agent.json", summary)

@@ -236,6 +236,7 @@ class Simulation:
                "loss": loss, "t_forward": timer.seconds["forward"],
                "t_score": timer.seconds["score"], "t_train": timer.seconds["train"],
                "t_eval": timer.seconds["eval"], "wall": self.wall}
+        self.store.note_revision(git_revision())
         self.store.add_step(row)
         self.save()
         return row
@@ -307,6 +308,7 @@ class Simulation:
             "class_entropy": distribution_entropy(dist), "epochs": result.epochs,
             "wall": time.perf_counter() - start,
         }
+        self.store.note_revision(git_revision())
         self.store.add_budget(row)
         return row
 
@@ -352,8 +354,8 @@ class Simulation:
         results = {
             "strategy": self.strategy_name, "seed": cfg.seed, "dataset": cfg.data.dataset,
             "dataset_name": getattr(self.proto, "name", None) or cfg.data.dataset,
-            "preset": cfg.preset, "git_revision": git_revision(), "run_id": self.rundir.run_id,
-            "classes": list(self.proto.classes.names),
+            "preset": cfg.preset, "git_revision": self.store.computed_by(),
+            "run_id": self.rundir.run_id, "classes": list(self.proto.classes.names),
             "region_kind": self.proto.regions.kind, "regions": self.proto.regions.describe(),
             "labelling": cfg.al.labelling,
             "budgets": [

@@ -178,6 +178,20 @@ class RunStore:
     def set_meta(self, key: str, value: Any) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    def note_revision(self, revision: str) -> None:
+        """Add ``revision`` to the git revisions that computed this run's records (each once,
+        in order). Called before a process writes a step, a budget or an episode, so reopening
+        a finished run under newer code does not claim its numbers."""
+        revisions = self.get_meta("computed_by") or []
+        if revision not in revisions:
+            self.set_meta("computed_by", [*revisions, revision])
+
+    def computed_by(self) -> str:
+        """The git revisions that computed this run's records, oldest first, joined by
+        ``" + "``; a run recorded before this was kept names the revision that created it."""
+        revisions = self.get_meta("computed_by") or [self.get_meta("git_revision")]
+        return " + ".join(r for r in revisions if r) or "unknown"
+
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default

@@ -132,3 +132,36 @@ def test_bald_without_dropout_is_refused(tiny_cfg, tiny_proto, tmp_path):
     sim = Simulation(tiny_cfg, "bald", tmp_path / "b", tiny_proto, net, progress=False)
     with pytest.raises(ConfigError, match="dropout"):
         sim.run()
+
+
+def test_results_name_the_code_that_computed_them(
+    tiny_cfg, tiny_proto, tiny_theta0, tmp_path, monkeypatch
+):
+    """Resuming under newer code adds its revision; reopening a finished run adds nothing."""
+    real_train_pass = sim_mod.train_pass
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_train_pass(*args, **kwargs)
+
+    monkeypatch.setattr(sim_mod, "git_revision", lambda: "aaa1111")
+    monkeypatch.setattr(sim_mod, "train_pass", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random")
+    monkeypatch.setattr(sim_mod, "train_pass", real_train_pass)
+    monkeypatch.setattr(sim_mod, "git_revision", lambda: "bbb2222")
+    res = run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random", resume=True)
+    assert res["git_revision"] == "aaa1111 + bbb2222"
+    monkeypatch.setattr(sim_mod, "git_revision", lambda: "ccc3333-dirty")
+    again = run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random", resume=True)
+    assert again["git_revision"] == "aaa1111 + bbb2222"
+    on_disk = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert on_disk["git_revision"] == "aaa1111 + bbb2222"
+    # a record from before `computed_by` was kept names the revision that created the run
+    store = RunStore(tmp_path / "r")
+    store.db.execute("DELETE FROM meta WHERE key = 'computed_by'")
+    store.db.commit()
+    assert store.computed_by() == store.get_meta("git_revision")
