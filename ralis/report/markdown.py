@@ -165,7 +165,7 @@ def _kind_fractions_text(by_kind: dict[str, dict[int, float]], budget: int) -> s
 
 
 def _header(rows, results: Results, given: Path, out_dir: Path, budget_arg: int | None,
-            kinds: Sequence[str] = (RECT,)) -> list[str]:
+            kinds: Sequence[str] = (RECT,), runs: Sequence[Path] = ()) -> list[str]:
     """``rows``: series rows (:func:`series_rows`); ``kinds``: the region kinds of the table."""
     seeds = _seeds_by_strategy(rows)
     names = strategies(rows)
@@ -189,6 +189,7 @@ def _header(rows, results: Results, given: Path, out_dir: Path, budget_arg: int 
     command = f"ralis report {given} --out {out_dir}"
     if budget_arg is not None:
         command += f" --budget {budget_arg}"
+    command += "".join(f" --runs {folder}" for folder in runs)
     what = {"run": "a single run", "grid": "a grid folder", "table": "a results table"}
     lines = [
         "# Region-based active learning: results report",
@@ -799,6 +800,15 @@ def _verdict_text(rows, stats, budget: int, levels: Sequence[float]) -> str | No
     return text
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies inside it (a report names no
+    machine's absolute paths where it need not), else as it is."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return Path(path)
+
+
 def _agent_section(agent_dirs: Sequence[Path], out_dir: Path, window: int = 10) -> list[str]:
     """The agents' training game (``agent-*/run.sqlite``): a figure, first vs last episodes."""
     if not agent_dirs:
@@ -811,7 +821,7 @@ def _agent_section(agent_dirs: Sequence[Path], out_dir: Path, window: int = 10) 
             curves[labels[d]] = read_episodes(d)
         except RalisError as exc:
             unread[labels[d]] = str(exc).splitlines()[0]
-    where = ", ".join(f"{labels[d]} = `{d}`" for d in agent_dirs)
+    where = ", ".join(f"{labels[d]} = `{_shown(d)}`" for d in agent_dirs)
     lines = ["## Agent learning curve", ""]
     summaries = {name: summarize(eps, window) for name, eps in curves.items()}
     if any(sm.episodes for sm in summaries.values()):
@@ -961,7 +971,8 @@ def write_report(
         else:
             run_dirs = find_run_dirs(rows, loaded.folder)
         auto = True
-    lines = _header(srows, loaded, given, out_dir, budget, kinds)
+    lines = _header(srows, loaded, given, out_dir, budget, kinds,
+                    agent_folders if runs is not None else ())
     lines += _miou_section(srows, stats, out_dir, mixed)
     if mixed:
         for kind in kinds:

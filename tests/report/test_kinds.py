@@ -244,6 +244,7 @@ def test_agent_learning_curve_section(tmp_path):
     csv_path = write_csv(make_rows(), tmp_path / "results.csv")
     md = write_report(csv_path, tmp_path / "r", runs=[grid, other]).read_text()
     assert "## Agent learning curve" in md and "](agent_learning_curve.png)" in md
+    assert f"--out {tmp_path / 'r'} --runs {grid} --runs {other}`" in md  # the Regenerate line
     assert _is_png(tmp_path / "r" / "agent_learning_curve.png")
     # two agents named agent-s0: their folders tell them apart
     assert "| grid/agent-s0 | 25 | 30.00 | 40.00 | +10.00 | 1.05 | 30.00 |" in md
