@@ -13,6 +13,9 @@ import torch
 from ralis.errors import ConfigError
 from ralis.regions import Regions
 
+UNIT_TOLERANCE = 1e-9
+"""Budget units are pixel ratios: two amounts closer than this are the same."""
+
 
 class RegionPool:
     """Labelling record over the regions of ``num_images`` images.
@@ -45,16 +48,20 @@ class RegionPool:
         """Labels spent so far in budget units (rectangles: exactly the labelled regions)."""
         return self.labelled_pixels / self.regions.nominal_pixels
 
+    def spent(self, budget: float) -> bool:
+        """Whether the labels so far reach ``budget`` units (up to float rounding)."""
+        return self.units() >= budget - UNIT_TOLERANCE
+
     def regions_for(self, units: float) -> int:
         """Regions to label for about ``units`` more budget units (at least 1): exact for
         rectangles, by the unlabelled regions' mean size for superpixels."""
         if self._all_valid and self.regions.kind == "rect":
-            return max(1, math.ceil(units - 1e-9))
+            return max(1, math.ceil(units - UNIT_TOLERANCE))
         free = self._unlabelled().nonzero().squeeze(1)
         if free.numel() == 0:
             return 1
         mean = float(self.regions.pixels(free).double().mean()) / self.regions.nominal_pixels
-        return max(1, math.ceil(units / mean - 1e-9))
+        return max(1, math.ceil(units / mean - UNIT_TOLERANCE))
 
     def _unlabelled(self) -> torch.Tensor:
         free = self.labelled_at < 0

@@ -232,7 +232,7 @@ class AgentTrainer:
             return pools, state, feats
 
         pools, state, feats = observe(1)
-        while pool.units() < budget - 1e-9:
+        while not pool.spent(budget):
             t += 1
             self.global_step += 1
             torch.manual_seed(step_seed(cfg.seed, ep * 100003 + t, "torch"))
@@ -255,7 +255,7 @@ class AgentTrainer:
             reward = 100.0 * (miou - past)
             past = miou
             total_return += reward
-            if pool.units() < budget - 1e-9:
+            if not pool.spent(budget):
                 next_pools, next_state, next_feats = observe(t + 1)
                 # pool k at t pairs with pool k at t+1 (the authors' pairing); a shorter last
                 # step reuses its pools cyclically
@@ -274,7 +274,7 @@ class AgentTrainer:
                 self.scheduler.step()
             if t % a.target_sync == 0:
                 sync_target(self.policy, self.target)
-            if pool.units() < budget - 1e-9:
+            if not pool.spent(budget):
                 pools, state, feats = next_pools, next_state, next_feats
         dist = oracle.labelled_distribution(proto.num_classes)
         row = {

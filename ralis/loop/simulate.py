@@ -17,7 +17,7 @@ import torch
 from ralis.acquisition import StepContext, Strategy, Timer, create_strategy
 from ralis.config import RunConfig
 from ralis.data.cache import concat_rows
-from ralis.data.pool import RegionPool
+from ralis.data.pool import UNIT_TOLERANCE, RegionPool
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import ConfigError, first_line
 from ralis.files.atomic import atomic_write_text
@@ -52,7 +52,7 @@ def check_budgets(cfg: RunConfig, pool_regions: float, pool_images: int) -> None
 
 def crossed(budgets, before: float, after: float) -> list[int]:
     """The budgets reached by going from ``before`` to ``after`` labelled units."""
-    return [b for b in budgets if before < b <= after + 1e-9]
+    return [b for b in budgets if before < b <= after + UNIT_TOLERANCE]
 
 
 def miou_on(model, images, proto: Protocol, cfg: RunConfig) -> tuple[float, torch.Tensor]:
@@ -332,9 +332,9 @@ class Simulation:
                     done.add(b)
                     bar.write(f"  {self.strategy_name} @ {b} {'regions' if rect else 'units'}: "
                               f"test mIoU {row['miou']:.4f} (val {row['val_miou']:.4f})")
-                if labelled >= total - 1e-9:
+                if self.pool.spent(total):
                     break
-                next_budget = min(b for b in budgets if b > labelled + 1e-9)
+                next_budget = min(b for b in budgets if b > labelled + UNIT_TOLERANCE)
                 # rectangles land on every budget exactly; superpixels differ in size, so
                 # the step that crosses a budget stops at its first region past it
                 n = min(self.cfg.al.regions_per_step,

@@ -107,6 +107,8 @@ def test_pool_never_offers_padding_and_counts_units():
     pool.label(torch.tensor([0, 6]), 1)
     assert pool.units() == pytest.approx((int(sp.pixels(torch.tensor([0, 6])).sum())) / 8)
     assert pool.regions_for(0.1) == 1
+    units = pool.units()
+    assert pool.spent(units) and pool.spent(units + 1e-12) and not pool.spent(units + 1e-6)
     restored = RegionPool(sp, 2)
     restored.load_state_dict(pool.state_dict())
     assert restored.units() == pool.units()
