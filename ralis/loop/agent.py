@@ -26,7 +26,7 @@ from ralis.loop.divergence import blame, check_loss, check_weights
 from ralis.loop.oracle import Oracle
 from ralis.loop.pretrain import finished_model, record_model, save_trained, train_supervised
 from ralis.loop.rundir import Run, RunDirError, has_run, open_run
-from ralis.loop.session import git_revision, set_threads, step_seed
+from ralis.loop.session import set_threads, step_seed
 from ralis.loop.train import LabelledData, evaluate, make_optimizer, train_pass
 from ralis.metrics import distribution_entropy, mean_iou
 from ralis.models import load_model
@@ -296,7 +296,6 @@ class AgentTrainer:
                            disable=not self.progress)
         while self.episode < a.episodes:
             row = self.play_episode()
-            self.store.note_revision(git_revision())
             self.store.add_episode(row)
             self.save()
             bar.update(1)

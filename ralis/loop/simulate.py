@@ -26,7 +26,7 @@ from ralis.loop.divergence import blame
 from ralis.loop.oracle import Oracle
 from ralis.loop.pretrain import pretrain
 from ralis.loop.rundir import Run, RunDirError, has_run, open_run
-from ralis.loop.session import git_revision, set_threads, step_seed
+from ralis.loop.session import set_threads, step_seed
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer, train_pass
 from ralis.metrics import distribution_entropy, iou_per_class, mean_iou
 from ralis.models import check_classes, load_model
@@ -236,7 +236,6 @@ class Simulation:
                "loss": loss, "t_forward": timer.seconds["forward"],
                "t_score": timer.seconds["score"], "t_train": timer.seconds["train"],
                "t_eval": timer.seconds["eval"], "wall": self.wall}
-        self.store.note_revision(git_revision())
         self.store.add_step(row)
         self.save()
         return row
@@ -308,7 +307,6 @@ class Simulation:
             "class_entropy": distribution_entropy(dist), "epochs": result.epochs,
             "wall": time.perf_counter() - start,
         }
-        self.store.note_revision(git_revision())
         self.store.add_budget(row)
         return row
 

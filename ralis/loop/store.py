@@ -67,6 +67,7 @@ class RunStore:
             if not ok or ok[0] != "ok":
                 raise sqlite3.DatabaseError(ok[0] if ok else "integrity check failed")
             self.db.executescript(SCHEMA)
+            self._noted = False  # this process's git revision is in computed_by
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{path} is damaged ({exc}); {_recover_hint(self.root)}"
                                 ) from None
@@ -152,15 +153,25 @@ class RunStore:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
+    def _add_result(self, table: str, row: dict) -> None:
+        """Write a step, budget or episode row, naming this process's code among those that
+        computed the run (:meth:`computed_by`) before its first such row."""
+        if not self._noted:
+            from ralis.loop.session import git_revision
+
+            self.note_revision(git_revision())
+            self._noted = True
+        self._upsert(table, row)
+
     def add_step(self, row: dict) -> None:
-        self._upsert("steps", row)
+        self._add_result("steps", row)
 
     def steps(self) -> list[dict]:
         return self._rows("SELECT * FROM steps ORDER BY step")
 
     def add_budget(self, row: dict) -> None:
-        self._upsert("budgets", {k: json.dumps(v) if isinstance(v, dict | list) else v
-                                 for k, v in row.items()})
+        self._add_result("budgets", {k: json.dumps(v) if isinstance(v, dict | list) else v
+                                     for k, v in row.items()})
 
     def budgets(self) -> list[dict]:
         out = self._rows("SELECT * FROM budgets ORDER BY regions")
@@ -170,7 +181,7 @@ class RunStore:
         return out
 
     def add_episode(self, row: dict) -> None:
-        self._upsert("episodes", row)
+        self._add_result("episodes", row)
 
     def episodes(self) -> list[dict]:
         return self._rows("SELECT * FROM episodes ORDER BY episode")
@@ -180,8 +191,8 @@ class RunStore:
 
     def note_revision(self, revision: str) -> None:
         """Add ``revision`` to the git revisions that computed this run's records (each once,
-        in order). Called before a process writes a step, a budget or an episode, so reopening
-        a finished run under newer code does not claim its numbers."""
+        in order). Done before a store first writes a step, a budget or an episode, so
+        reopening a finished run under newer code does not claim its numbers."""
         revisions = self.get_meta("computed_by") or []
         if revision not in revisions:
             self.set_meta("computed_by", [*revisions, revision])

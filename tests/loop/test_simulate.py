@@ -4,11 +4,25 @@ from dataclasses import replace
 import pytest
 import torch
 
+import ralis.loop.session as session
 import ralis.loop.simulate as sim_mod
 from ralis.config import apply_overrides
 from ralis.errors import ConfigError
 from ralis.loop.simulate import simulate
 from ralis.loop.store import RunStore
+
+
+def _crashing_at(call: int, train_pass):
+    """``train_pass`` that raises KeyboardInterrupt on its ``call``-th call (a crash mid-run)."""
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return train_pass(*args, **kwargs)
+
+    return flaky
 
 
 def run(cfg, proto, theta0, out, strategy="entropy", **kw):
@@ -52,16 +66,9 @@ def test_interrupted_run_resumes_without_relabelling(
     tiny_cfg, tiny_proto, tiny_theta0, tmp_path, monkeypatch
 ):
     reference = run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "ref", "random")
-    calls = {"n": 0}
     real_train_pass = sim_mod.train_pass
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:  # step 3: regions already chosen and stored, then a crash
-            raise KeyboardInterrupt
-        return real_train_pass(*args, **kwargs)
-
-    monkeypatch.setattr(sim_mod, "train_pass", flaky)
+    # step 3: regions already chosen and stored, then a crash
+    monkeypatch.setattr(sim_mod, "train_pass", _crashing_at(3, real_train_pass))
     with pytest.raises(KeyboardInterrupt):
         run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "cut", "random")
     stored = RunStore(tmp_path / "cut").acquisitions()
@@ -139,23 +146,15 @@ def test_results_name_the_code_that_computed_them(
 ):
     """Resuming under newer code adds its revision; reopening a finished run adds nothing."""
     real_train_pass = sim_mod.train_pass
-    calls = {"n": 0}
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_train_pass(*args, **kwargs)
-
-    monkeypatch.setattr(sim_mod, "git_revision", lambda: "aaa1111")
-    monkeypatch.setattr(sim_mod, "train_pass", flaky)
+    monkeypatch.setattr(session, "git_revision", lambda: "aaa1111")
+    monkeypatch.setattr(sim_mod, "train_pass", _crashing_at(3, real_train_pass))
     with pytest.raises(KeyboardInterrupt):
         run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random")
     monkeypatch.setattr(sim_mod, "train_pass", real_train_pass)
-    monkeypatch.setattr(sim_mod, "git_revision", lambda: "bbb2222")
+    monkeypatch.setattr(session, "git_revision", lambda: "bbb2222")
     res = run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random", resume=True)
     assert res["git_revision"] == "aaa1111 + bbb2222"
-    monkeypatch.setattr(sim_mod, "git_revision", lambda: "ccc3333-dirty")
+    monkeypatch.setattr(session, "git_revision", lambda: "ccc3333-dirty")
     again = run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random", resume=True)
     assert again["git_revision"] == "aaa1111 + bbb2222"
     on_disk = json.loads((tmp_path / "r" / "results.json").read_text())
