@@ -456,7 +456,7 @@ def agent_learning_curve(curves: dict[str, Sequence[dict[str, Any]]], path: Path
     dash-dotted line. Below, when the episodes
     record it: the DQN's Huber loss per episode on a log scale.
     """
-    from ralis.report.agents import moving_average
+    from ralis.report.agents import moving_average, summarize
 
     names = list(curves)
     palette = [KNOWN_COLORS["ralis"], *EXTRA_COLORS, KNOWN_COLORS["entropy"],
@@ -488,10 +488,10 @@ def agent_learning_curve(curves: dict[str, Sequence[dict[str, Any]]], path: Path
             ax.plot(x, y, color=color, lw=0.8, alpha=0.3)
             handles += ax.plot(x, moving_average(y, window), color=color, lw=2.0,
                                label=f"{name}: final D_R mIoU ({window}-episode mean)")
-            start = [100.0 * e["start_miou"] for e in eps if e.get("start_miou") is not None]
-            if start:
-                handles.append(ax.axhline(sum(start) / len(start), color=color, lw=0.9,
-                                          ls="-.", alpha=0.7, label=f"{name}: start model"))
+            start = summarize(eps, window).start
+            if start is not None:
+                handles.append(ax.axhline(start, color=color, lw=0.9, ls="-.", alpha=0.7,
+                                          label=f"{name}: start model"))
             ent = [(e["episode"], e["class_entropy"]) for e in eps
                    if e.get("class_entropy") is not None]
             if ent:
