@@ -291,9 +291,11 @@ def upper_bound_cmd(
 @app.command(name="train-agent")
 def train_agent_cmd(
     episodes: Annotated[int | None, typer.Option(
-        help="DQN-training episodes (default: the preset's).")] = None,
+        help="Training episodes (search: generations; default: the preset's).")] = None,
     mode: Annotated[str | None, typer.Option(
-        help="faithful (the authors' behaviour) or fixed (corrected; default).")] = None,
+        help="Learner: faithful or fixed (the paper's DQN), credit (per-step credit over an "
+             "entropy-started scorer) or search (entropy-started scorer tuned by episode-level "
+             "search); default: the preset's.")] = None,
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
     region_size: RegionSize = None, regions: RegionKind = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
@@ -320,11 +322,15 @@ def train_agent_cmd(
         table.add_column(col, justify="right")
     for e in summary["episodes_log"]:
         table.add_row(str(e["episode"]), f"{e['return']:.2f}", f"{100 * e['final_miou']:.2f}",
-                      f"{e['epsilon']:.2f}", "-" if e["loss"] is None else f"{e['loss']:.4f}",
+                      "-" if e["epsilon"] is None else f"{e['epsilon']:.2f}",
+                      "-" if e["loss"] is None else f"{e['loss']:.4f}",
                       f"{e['wall']:.0f}")
     console.print(table)
     console.print(f"start-model D_R mIoU {100 * summary['start_miou']:.2f}; "
                   f"policy: {summary['policy']}")
+    if summary.get("selected_episode") is not None:
+        console.print(f"handed out: the policy of episode {summary['selected_episode']} (best "
+                      "on the held-out selection episodes; 0 = the start scorer, entropy)")
 
 
 def _int_list(text: str, flag: str) -> list[int]:

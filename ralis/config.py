@@ -33,6 +33,7 @@ class DataConfig:
     train_split: str = "train"  # split the state set, D_T and the pool are drawn from
     reward_split: str = "val"  # D_R: reward, per-step logging, early stopping
     test_split: str = "test"  # reported numbers
+    selection_split: str | None = None  # agent designs and policies are chosen here (None: D_R)
     split_seed: int = 0  # seed of the D_S / D_T / D_V split (fixed across AL seeds)
     synthetic_images: tuple[int, int, int] = (120, 30, 40)  # synthetic train/val/test sizes
     max_void_fraction: float = 0.5  # refuse a split whose masks are more void (ignore) than this
@@ -93,8 +94,8 @@ class ALConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    mode: str = "fixed"  # "faithful" (authors' behaviour) or "fixed" (corrected)
-    episodes: int = 100  # DQN-training episodes
+    mode: str = "fixed"  # learner: "faithful", "fixed" (the paper's DQN), "credit", "search"
+    episodes: int = 100  # training episodes (search: generations)
     episode_budget: int = 480  # regions labelled per episode on D_T
     pool_size: int = 20  # N during DQN training
     buffer_size: int = 600  # replay capacity (transitions = pools)
@@ -116,6 +117,23 @@ class AgentConfig:
     start_images: int = 10  # D_S images that train the agent's start model (stands in for GTA)
     train_passes: int = 1  # SGD passes over the K new regions per game step (authors: 1)
     start_from: str = "state"  # start model trained on D_S ("state") or half of D_T ("dt-half")
+    game: str = "net"  # the labelling game: "net" (the paper's SGD game) or "head" (ralis.game)
+    head_l2: float = 1e-2  # head game: L2 penalty of the logistic-regression head
+    head_sample: int = 10000  # head game: labelled start-set pixels every fit keeps
+    head_iterations: int = 30  # head game: L-BFGS iterations of each step's refit
+    head_stride: int = 2  # head game: fits read every head_stride-th feature pixel per direction
+    heldout_seeds: int = 4  # credit/search: held-out selection episodes that choose the policy
+    heldout_every: int = 10  # credit: judge the policy on them every this many episodes
+    residual_hidden: int = 64  # credit: hidden units of the entropy-started scorer's residual
+    updates_per_step: int = 4  # credit: minibatch updates per game step
+    grad_clip: float = 10.0  # credit: gradient-norm clip of the scorer
+    target_clip: float = 5.0  # credit: value targets clipped to +-this (reward-SD units)
+    search_population: int = 10  # search: weight vectors per generation (the mean first)
+    search_seeds: int = 3  # search: paired training episodes per member and generation
+    search_elite: float = 0.3  # search: share of the population the Gaussian moves toward
+    search_smoothing: float = 0.7  # search: step of the Gaussian toward the elite
+    search_sigma: float = 0.3  # search: the Gaussian's starting SD per descriptor weight
+    head_start_iterations: int = 200  # head game: L-BFGS iterations of the start head
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,8 @@ class RunConfig:
     def pool_size(self, strategy: str) -> int:
         return self.al.pool_sizes.get(strategy, self.al.default_pool_size)
 
+
+AGENT_MODES = ("faithful", "fixed", "credit", "search")
 
 # ----------------------------------------------------------------------------------- presets
 PRESETS: Registry[typing.Callable[[], RunConfig]] = Registry("preset")
@@ -247,6 +267,28 @@ def _camvid_cpu_v5() -> RunConfig:
                    agent=replace(cfg.agent, episodes=100, eps_decay=50.0))
 
 
+@PRESETS.register("camvid-cpu-v6")
+def _camvid_cpu_v6() -> RunConfig:
+    """camvid-cpu-v5 with three roles in three splits: D_R (reward, per-step logging, early
+    stopping) = ``dr``, 52 train images from every train sequence, kept out of D_S, D_T and the
+    pool; CamVid val chooses agent designs and policies (and stops the agent's start model);
+    test is only reported. The agent plays the head game (``ralis.game.head``)."""
+    cfg = _camvid_cpu_v5()
+    return replace(cfg, preset="camvid-cpu-v6",
+                   data=replace(cfg.data, train_split="train-dr", reward_split="dr",
+                                selection_split="val"),
+                   agent=replace(cfg.agent, game="head"))
+
+
+@PRESETS.register("camvid-cpu-v6-val")
+def _camvid_cpu_v6_val() -> RunConfig:
+    """camvid-cpu-v6 with the paper's reward split, CamVid val (one sequence, 0016E5), and the
+    carved ``dr`` as the selection split: the same D_S, D_T and pool, the faithful choice."""
+    cfg = _camvid_cpu_v6()
+    return replace(cfg, preset="camvid-cpu-v6-val",
+                   data=replace(cfg.data, reward_split="val", selection_split="dr"))
+
+
 @PRESETS.register("camvid-paper")
 def _camvid_paper() -> RunConfig:
     """The paper's CamVid protocol: full resolution, FPN-ResNet-50, its budgets and pools (GPU)."""
@@ -351,9 +393,24 @@ def validate(cfg: RunConfig) -> RunConfig:
         (not (cfg.data.root and cfg.data.dataset == "synthetic"),
          "--data-root is not read by the synthetic dataset; add --dataset folder (or camvid, "
          "cityscapes) to train on your data"),
-        (cfg.agent.mode in ("fixed", "faithful"), "agent.mode must be 'fixed' or 'faithful'"),
+        (cfg.agent.mode in AGENT_MODES,
+         f"agent.mode must be one of {', '.join(AGENT_MODES)}, got {cfg.agent.mode!r}"),
+        (min(cfg.agent.heldout_seeds, cfg.agent.heldout_every, cfg.agent.updates_per_step,
+             cfg.agent.search_population, cfg.agent.search_seeds) >= 1
+         and cfg.agent.residual_hidden >= 0,
+         "agent.heldout_seeds, heldout_every, updates_per_step, search_population and "
+         "search_seeds must be >= 1 and agent.residual_hidden >= 0"),
+        (cfg.agent.grad_clip > 0 and cfg.agent.target_clip > 0 and cfg.agent.search_sigma > 0
+         and 0 < cfg.agent.search_elite <= 1 and 0 < cfg.agent.search_smoothing <= 1,
+         "agent.grad_clip, target_clip and search_sigma must be > 0, search_elite and "
+         "search_smoothing in (0, 1]"),
         (cfg.agent.kl_mode in ("adaptive", "fixed"), "agent.kl_mode must be 'adaptive' or 'fixed'"),
         (cfg.agent.train_passes >= 1, "agent.train_passes must be >= 1"),
+        (cfg.agent.game in ("net", "head"), "agent.game must be 'net' or 'head'"),
+        (cfg.agent.head_l2 > 0 and cfg.agent.head_sample >= 1 and cfg.agent.head_iterations >= 1
+         and cfg.agent.head_start_iterations >= 1 and cfg.agent.head_stride >= 1,
+         "agent.head_l2 must be > 0 and agent.head_sample / head_iterations / "
+         "head_start_iterations >= 1"),
         (cfg.agent.start_from in ("state", "dt-half"),
          "agent.start_from must be 'state' or 'dt-half'"),
         (cfg.agent.episodes >= 1 and cfg.agent.episode_budget >= 1,

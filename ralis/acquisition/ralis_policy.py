@@ -1,4 +1,5 @@
-"""The learned RALIS strategy: a trained query network picks greedily in each pool."""
+"""The learned RALIS strategy: a trained policy picks greedily in each pool (the paper's query
+network, or an entropy-started scorer from ``agent.mode=credit`` / ``search``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import torch
 
 from ralis.acquisition.base import STRATEGIES, StepContext, pick_per_pool
 from ralis.errors import ConfigError
+from ralis.models.inference import predict
 from ralis.rl.dqn import greedy_actions
-from ralis.rl.observe import FeatureSpec, observe_pools, observe_state
+from ralis.rl.observe import FeatureSpec, candidate_regions, observe_pools, observe_state
 from ralis.rl.policy import load_policy
+from ralis.rl.scorers import EntropyResidual, descriptor
 
 
 @STRATEGIES.register("ralis")
@@ -49,6 +52,8 @@ class RalisStrategy:
                     "this dataset's classes")
             self.qnet.to(ctx.device)
             self._checked = True
+        if isinstance(self.qnet, EntropyResidual):
+            return self._select_residual(pools, ctx, oracle, proto.num_classes)
         labelled = ctx.pool.labelled_ids()
         labelled_dist = oracle.region_distributions(labelled, proto.num_classes)
         with ctx.timer("forward"):
@@ -59,4 +64,20 @@ class RalisStrategy:
         with ctx.timer("score"):
             actions = greedy_actions(self.qnet, feats.to(ctx.device), state.to(ctx.device))
             scores = torch.nn.functional.one_hot(actions, pools.shape[1])
+            return pick_per_pool(pools, scores)
+
+    def _select_residual(self, pools: torch.Tensor, ctx: StepContext, oracle,
+                         num_classes: int) -> torch.Tensor:
+        """An entropy-started scorer: one forward per candidate image gives each candidate's
+        mean entropy and descriptor (:mod:`ralis.rl.scorers`)."""
+        images, row_of, local = ctx.image_index(pools)
+        with ctx.timer("forward"):
+            pred = predict(ctx.model, ctx.images_u8[images], ctx.batch_size, ctx.device,
+                           ctx.extras.get("amp", False))
+        with ctx.timer("score"):
+            regional = candidate_regions(pred, images, row_of, pools, ctx.regions, self.spec)
+            entropy = ctx.regions.region_mean(pred.entropy, images)[row_of, local]
+            desc = descriptor(regional, oracle.labelled_distribution(num_classes), self.spec)
+            with torch.no_grad():
+                scores = self.qnet(entropy, desc)
             return pick_per_pool(pools, scores)

@@ -21,7 +21,8 @@ from ralis.data.base import ClassInfo, SegmentationDataset, open_image
 from ralis.data.masks import read_ids
 from ralis.errors import ConfigError, DataError
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "dr", "train-dr")
+REWARD_EVERY = 7  # ``dr``: every 7th train image in name order (from the 4th): 52 of 367
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 # (name, colour) in class-id order; id 11 is Unlabelled (void).
@@ -123,6 +124,19 @@ def camvid_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     return _pairs_from_folders(image_dir, mask_dir)
 
 
+def split_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
+    """A split's pairs. ``dr`` is a reward split carved from train: every
+    :data:`REWARD_EVERY`-th image in file-name order, starting at the 4th (52 images: 0001TP 9,
+    0006R0 14, 0016E5 29, so every train sequence, spread over its frames); ``train-dr`` is train
+    without them, so D_S, D_T and the pool never hold a ``dr`` image. Which images ``dr`` holds
+    depends only on the train file names."""
+    if split not in ("dr", "train-dr"):
+        return camvid_pairs(root, split)
+    train = sorted(camvid_pairs(root, "train"), key=lambda p: p[0].name)
+    return [p for i, p in enumerate(train)
+            if (i % REWARD_EVERY == REWARD_EVERY // 2) == (split == "dr")]
+
+
 def read_id_mask(path: Path) -> np.ndarray:
     """A class-id mask by the shared ``ids`` rules (:func:`ralis.data.masks.read_ids`: lossless,
     single-channel 8/16-bit, no palette PNG) -> its values ``[H, W]`` (uint8/uint16 as stored)."""
@@ -138,7 +152,8 @@ class CamVid(SegmentationDataset):
     """CamVid (SegNet copy): 11 classes, ignore index 11.
 
     Args:
-        split: ``train``, ``val`` or ``test``.
+        split: ``train``, ``val``, ``test``, ``dr`` (a reward split of 52 train images across
+            every train sequence, :func:`split_pairs`) or ``train-dr`` (train without them).
         root: dataset folder; None -> :func:`default_root`.
         resolution: ``(H, W)`` working resolution, None keeps 360x480.
         cache: keep decoded samples in memory.
@@ -156,7 +171,7 @@ class CamVid(SegmentationDataset):
         check_split(split, SPLITS, "CamVid")
         self.root = Path(root) if root is not None else default_root("camvid")
         self.split = split
-        self.pairs = camvid_pairs(self.root, split)
+        self.pairs = split_pairs(self.root, split)
         super().__init__(CAMVID_CLASSES, [p[0].stem for p in self.pairs], resolution, cache)
 
     @staticmethod

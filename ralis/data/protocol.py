@@ -73,6 +73,7 @@ class Protocol:
     reward: ImageSet  # D_R
     test: ImageSet
     name: str = ""  # display name of the dataset (a description's `name`, or camvid, ...)
+    selection: ImageSet | None = None  # chooses agent designs and policies (None: use D_R)
 
     @property
     def num_classes(self) -> int:
@@ -163,6 +164,11 @@ def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
     for problem, accepted in overlap_problems(cfg, keys):
         if not accepted:
             raise DataError(problem)
+    selection_ds = None
+    if cfg.selection_split is not None:
+        selection_ds = dataset_for(cfg, cfg.selection_split)
+        check_selection(cfg, [selection_ds.sample_key(i) for i in range(len(selection_ds))],
+                        keys)
     check_storage(cfg.storage)
     train, reward, test = (
         load_images(ds, f"loading {cfg.dataset}/{split}", progress, cfg.storage, cfg.cache_dir)
@@ -178,6 +184,14 @@ def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
     classes = train_ds.classes
     check_labels(cfg, classes, [(cfg.train_split, train, False), (cfg.reward_split, reward, True),
                                 (cfg.test_split, test, True)])
+    selection = None
+    if selection_ds is not None:
+        selection = load_images(selection_ds, f"loading {cfg.dataset}/{cfg.selection_split}",
+                                progress, cfg.storage, cfg.cache_dir)
+        if selection.images_u8.shape[-2:] != train.images_u8.shape[-2:]:
+            raise DataError(f"{cfg.dataset}/{cfg.selection_split} images are not the train "
+                            "split's size; set a working resolution (--resolution HxW)")
+        check_labels(cfg, classes, [(cfg.selection_split, selection, True)])
     grid = RegionGrid(tuple(train.images_u8.shape[-2:]), tuple(cfg.region_size))
     train.regions = train_regions(cfg, train, grid, progress)
     splits = make_splits(
@@ -188,7 +202,22 @@ def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
         classes=classes, grid=grid, splits=splits,
         state=train.subset(splits.state), dqn_train=train.subset(splits.dqn_train),
         pool=train.subset(splits.pool), reward=reward, test=test, name=train_ds.dataset_name,
+        selection=selection,
     )
+
+
+def check_selection(cfg: DataConfig, selection: list[str], keys: dict[str, list[str]]) -> None:
+    """The selection split (agent designs and policies are chosen on it) shares no image with
+    the train split, D_R (it must judge what the reward did not see) or the test split (nothing
+    is chosen by test)."""
+    for role, split in (("train", cfg.train_split), ("reward", cfg.reward_split),
+                        ("test", cfg.test_split)):
+        shared = sorted(set(selection) & set(keys.get(role) or ()))
+        if shared:
+            raise DataError(
+                f"the selection split ({cfg.dataset}/{cfg.selection_split}) and the {role} split "
+                f"({cfg.dataset}/{split}) share {len(shared)} images (e.g. {shared[0]}); choose "
+                "a selection split of its own with --set data.selection_split=SPLIT")
 
 
 def train_regions(cfg: DataConfig, train: ImageSet, grid: RegionGrid, progress: bool = True

@@ -38,13 +38,17 @@ def _cat(*sets: ImageSet) -> ImageSet:
 
 def train_supervised(
     cfg: RunConfig, proto: Protocol, train_set: ImageSet, desc: str, progress: bool = True,
-    seed_offset: int = 0, run: Run | None = None,
+    seed_offset: int = 0, run: Run | None = None, val_set: ImageSet | None = None,
+    test: bool = True,
 ) -> tuple[torch.nn.Module, dict]:
-    """Train a fresh network on fully labelled images, early-stopped on D_R; test it.
+    """Train a fresh network on fully labelled images, early-stopped on D_R (or ``val_set``);
+    test it unless ``test`` is false (``test_miou`` is then ``None``: the agent's start model
+    never looks at the test split).
 
     With ``run``, every epoch is checkpointed into it and a checkpoint found there is
     continued exactly.
     """
+    val_set = proto.reward if val_set is None else val_set
     start = time.perf_counter()
     generator = seed_everything(cfg.seed + seed_offset)
     model = build_model(cfg, proto.num_classes).to(cfg.device)
@@ -53,7 +57,7 @@ def train_supervised(
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.train.lr_gamma)
 
     def val(m: torch.nn.Module) -> float:
-        return mean_iou(evaluate(m, proto.reward.images_u8, proto.reward.masks, proto.num_classes,
+        return mean_iou(evaluate(m, val_set.images_u8, val_set.masks, proto.num_classes,
                                  proto.ignore_index, cfg.train.eval_batch_size, cfg.device,
                                  cfg.train.amp))
 
@@ -69,23 +73,25 @@ def train_supervised(
     all_regions = torch.arange(len(train_set) * proto.grid.per_image)
     with blame(f"train.pretrain_lr={cfg.train.pretrain_lr:g}"):
         return _fit_and_test(cfg, proto, train_set, model, opt, sched, data, all_regions, val,
-                             generator, desc, progress, checkpoint, resume_from, start)
+                             generator, desc, progress, checkpoint, resume_from, start, test)
 
 
 def _fit_and_test(cfg, proto, train_set, model, opt, sched, data, all_regions, val, generator,
-                  desc, progress, checkpoint, resume_from, start):
+                  desc, progress, checkpoint, resume_from, start, test=True):
     result = fit(model, opt, data, all_regions, val, cfg.train, cfg.train.pretrain_epochs,
                  cfg.train.pretrain_patience, generator, cfg.device, sched, desc=desc,
                  progress=progress, hint=f"train.pretrain_lr={cfg.train.pretrain_lr:g}",
                  checkpoint=checkpoint, resume_from=resume_from)
-    conf = evaluate(model, proto.test.images_u8, proto.test.masks, proto.num_classes,
-                    proto.ignore_index, cfg.train.eval_batch_size, cfg.device, cfg.train.amp)
-    iou = iou_per_class(conf)
+    iou, test_miou = None, None
+    if test:
+        conf = evaluate(model, proto.test.images_u8, proto.test.masks, proto.num_classes,
+                        proto.ignore_index, cfg.train.eval_batch_size, cfg.device, cfg.train.amp)
+        iou, test_miou = iou_per_class(conf), mean_iou(conf)
     metrics = {
         "val_miou": result.best_miou, "best_epoch": result.best_epoch, "epochs": result.epochs,
-        "test_miou": mean_iou(conf),
-        "iou": {n: (None if torch.isnan(v) else float(v))
-                for n, v in zip(proto.classes.names, iou, strict=True)},
+        "test_miou": test_miou,
+        "iou": None if iou is None else {n: (None if torch.isnan(v) else float(v))
+                                         for n, v in zip(proto.classes.names, iou, strict=True)},
         "images": len(train_set), "wall": time.perf_counter() - start,
         "history": result.history,
     }

@@ -187,19 +187,23 @@ class Run:
         elif noted != value:
             raise RunDirError(mismatch(noted))
 
-    def same_data(self, proto: Any) -> None:
+    def same_data(self, proto: Any, roles: tuple[str, ...] | None = None) -> None:
         """Record what the run reads (a SHA-256 of each set's names, images and masks at the
         working size), or check that a resumed run reads the same: a changed dataset, split
-        rule or resolution would otherwise give other numbers under the same run."""
-        now = data_digests(proto)
-
-        def mismatch(noted: dict) -> str:
-            changed = [k for k in now if noted.get(k) != now[k]]
-            return (f"the data of {self.root} changed since the run started "
-                    f"({', '.join(changed)} differ: other images, labels, split rules or "
-                    "resolution); resume on the same data, or start over in a new --out")
-
-        self.remember("data", now, mismatch)
+        rule or resolution would otherwise give other numbers under the same run. ``roles``:
+        only those sets (``train-agent`` never reads the test split, not even to hash it); a
+        run recorded with more sets is compared on these."""
+        now = data_digests(proto, roles)
+        noted = self.store.get_meta("data")
+        if noted is None:
+            self.store.set_meta("data", now)
+            return
+        changed = [k for k in now if noted.get(k, now[k]) != now[k]]
+        if changed:
+            raise RunDirError(
+                f"the data of {self.root} changed since the run started "
+                f"({', '.join(changed)} differ: other images, labels, split rules or "
+                "resolution); resume on the same data, or start over in a new --out")
 
     # --- views ------------------------------------------------------------------------------
     def write_json(self, name: str, obj: Any) -> Path:
@@ -255,20 +259,33 @@ class Run:
         return tree, record
 
 
-def data_digests(proto: Any) -> dict[str, str]:
-    """``{"D_S", "D_T", "D_V", "D_R", "test"}`` -> SHA-256 of that set (cached on ``proto``)."""
+DATA_ROLES = ("D_S", "D_T", "D_V", "D_R", "test", "selection")
+
+
+def data_digests(proto: Any, roles: tuple[str, ...] | None = None) -> dict[str, str]:
+    """``{"D_S", "D_T", "D_V", "D_R", "test"}`` (and ``"selection"`` when the protocol has a
+    selection split), or just ``roles`` of them -> SHA-256 of that set (cached on ``proto``)."""
+    from ralis.files.record import data_hash
+
     cached = getattr(proto, "_ralis_data_digests", None)
     if cached is None:
-        from ralis.files.record import data_hash
-
-        sets = {"D_S": proto.state, "D_T": proto.dqn_train, "D_V": proto.pool,
-                "D_R": proto.reward, "test": proto.test}
-        cached = {k: data_hash(v.images_u8, v.masks, list(v.names)) for k, v in sets.items()}
+        cached = {}
         try:
             proto._ralis_data_digests = cached
         except AttributeError:
             pass
-    return dict(cached)
+    sets = {"D_S": lambda: proto.state, "D_T": lambda: proto.dqn_train,
+            "D_V": lambda: proto.pool, "D_R": lambda: proto.reward, "test": lambda: proto.test,
+            "selection": lambda: getattr(proto, "selection", None)}
+    out = {}
+    for role in roles or DATA_ROLES:
+        if role not in cached:
+            images = sets[role]()
+            if images is None:
+                continue
+            cached[role] = data_hash(images.images_u8, images.masks, list(images.names))
+        out[role] = cached[role]
+    return out
 
 
 def has_run(out: Path) -> bool:

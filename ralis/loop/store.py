@@ -29,7 +29,11 @@ CREATE TABLE IF NOT EXISTS budgets (
     iou TEXT, class_distribution TEXT, class_entropy REAL, epochs INTEGER, wall REAL);
 CREATE TABLE IF NOT EXISTS episodes (
     episode INTEGER PRIMARY KEY, return REAL, final_miou REAL, start_miou REAL, epsilon REAL,
-    loss REAL, dqn_lr REAL, labelled INTEGER, class_entropy REAL, wall REAL);
+    loss REAL, dqn_lr REAL, labelled INTEGER, class_entropy REAL, wall REAL,
+    best_fitness REAL, search_std REAL);
+CREATE TABLE IF NOT EXISTS heldout (
+    episode INTEGER, seed INTEGER, policy TEXT, role TEXT, miou REAL,
+    PRIMARY KEY (episode, seed, policy, role));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
@@ -185,6 +189,15 @@ class RunStore:
 
     def episodes(self) -> list[dict]:
         return self._rows("SELECT * FROM episodes ORDER BY episode")
+
+    def add_heldout(self, rows: list[dict]) -> None:
+        """Held-out greedy episodes: ``{"episode": training episodes (or search generations)
+        done, "seed", "policy", "role", "miou"}`` each (a row replaces the same key's)."""
+        for row in rows:
+            self._add_result("heldout", row)
+
+    def heldout(self) -> list[dict]:
+        return self._rows("SELECT * FROM heldout ORDER BY episode, policy, role, seed")
 
     def set_meta(self, key: str, value: Any) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))

@@ -138,7 +138,7 @@ def evaluate(
             logits = model(x)
         finite &= torch.isfinite(logits).all()
         target = masks[start : start + batch_size].to(device, non_blocking=True)
-        conf += confusion_matrix(logits.argmax(1), target, num_classes, ignore_index)
+        conf += confusion_matrix(logits.max(1).indices, target, num_classes, ignore_index)
     if not bool(finite):
         check_outputs(torch.tensor(float("nan")), "on the evaluation images")
     return conf.cpu()

@@ -41,6 +41,9 @@ class Regions(Protocol):
     def pixels(self, region_ids: torch.Tensor) -> torch.Tensor:
         """``[M]`` -> ``[M]`` pixels per region."""
 
+    def labels(self, images: torch.Tensor | Sequence[int]) -> torch.Tensor:
+        """``[n]`` image indices -> ``[n, H, W]`` long local region id per pixel (-1: none)."""
+
     def boxes(self, region_ids: torch.Tensor) -> torch.Tensor:
         """``[M]`` -> ``[M, 4]`` bounding boxes ``(y0, x0, y1, x1)``, end exclusive."""
 

@@ -101,6 +101,16 @@ class RegionGrid:
         """Inverse of :meth:`split`."""
         return image * self.per_image + row * self.cols + col
 
+    def labels(self, images: torch.Tensor | Sequence[int]) -> torch.Tensor:
+        """``[n]`` image indices -> ``[n, H, W]`` long: each pixel's local region id (the same
+        map for every image), -1 right of or below the grid."""
+        (H, W), (h, w) = self.image_size, self.region_size
+        row = torch.arange(H) // h
+        col = torch.arange(W) // w
+        ids = row[:, None] * self.cols + col[None, :]
+        ids = ids.masked_fill((row[:, None] >= self.rows) | (col[None, :] >= self.cols), -1)
+        return ids.expand(len(images), H, W).clone()
+
     def boxes(self, region_ids: torch.Tensor) -> torch.Tensor:
         """``[M]`` -> ``[M, 4]`` boxes ``(y0, x0, y1, x1)`` in pixels (end exclusive)."""
         _, row, col = self.split(region_ids)

@@ -30,6 +30,7 @@ from typing import Any
 from ralis.errors import RalisError
 from ralis.report import figures
 from ralis.report.agents import agent_labels, find_agent_dirs, read_episodes, summarize
+from ralis.report.heldout import heldout_section
 from ralis.report.stats import (
     LEVEL,
     ONE_SEED,
@@ -886,7 +887,7 @@ def _agent_section(agent_dirs: Sequence[Path], out_dir: Path, window: int = 10) 
         ]
     if unread:
         lines += ["Not read: " + "; ".join(f"{n} ({e})" for n, e in unread.items()) + ".", ""]
-    return lines
+    return lines + heldout_section(agent_dirs, labels, out_dir)
 
 
 def _regions_section(run_dirs: dict[str, Path], chosen: int | None, out_dir: Path,

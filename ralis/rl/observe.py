@@ -15,7 +15,7 @@ from torch import nn
 
 from ralis.config import AgentConfig
 from ralis.errors import ConfigError
-from ralis.models.inference import predict
+from ralis.models.inference import Prediction, predict
 from ralis.regions.base import Regions
 from ralis.rl.features import (
     action_features,
@@ -161,7 +161,11 @@ def observe_state(
     ``regions``: the state set's regions (image ``i`` of ``state_images_u8 [N, 3, H, W]`` is
     image ``i`` of the set), ``R_S = N * regions.per_image``.
     """
-    pred = predict(model, state_images_u8, batch_size, device)
+    return state_from(predict(model, state_images_u8, batch_size, device), regions, spec)
+
+
+def state_from(pred: Prediction, regions: Regions, spec: FeatureSpec) -> torch.Tensor:
+    """State features ``[R_S, Ds]`` from a prediction over the state set's images."""
     return state_features(
         pred.pred_ids, pred.entropy, regions, spec.num_classes, spec.poolings, spec.normalize_hist
     ).float()
@@ -185,26 +189,65 @@ def observe_pools(
     the regions labelled so far in this episode/run. The "unlabelled set" of the second KL
     histogram is the step's candidates (the authors' choice).
     """
-    K, N = pools.shape
     per = regions.per_image
     images, row_of = torch.unique(pools // per, return_inverse=True)
     with timer("forward") if timer else nullcontext():
         pred = predict(model, images_u8[images], batch_size, device)
     with timer("score") if timer else nullcontext():
-        feats = region_features(
-            pred.pred_ids, pred.entropy, regions, spec.num_classes, spec.poolings,
-            spec.normalize_hist, images=images,
-        )  # [n, R, F]
-        cand = feats[row_of.reshape(-1), (pools % per).reshape(-1)].float()  # [M, F]
-        if spec.use_kl:
-            hist = cand[:, : spec.num_classes + 1]
-            cand = action_features(
-                hist,
-                cand[:, spec.num_classes + 1 :],
-                labelled_dist.float(),
-                normalize_histogram(hist),
-                spec.kl_bins,
-                spec.kl_mode,
-                spec.kl_range,
-            )
-        return cand.reshape(K, N, -1)
+        return pool_features(pred, images, row_of, pools, regions, labelled_dist, spec)
+
+
+def pool_features(
+    pred: Prediction,
+    images: torch.Tensor,
+    row_of: torch.Tensor,
+    pools: torch.Tensor,
+    regions: Regions,
+    labelled_dist: torch.Tensor,
+    spec: FeatureSpec,
+) -> torch.Tensor:
+    """Action features ``[K, N, Da]`` of ``pools [K, N]`` from a prediction over the candidates'
+    images: ``pred`` holds ``[n, H, W]`` maps of ``images [n]`` (indices into the pool's image
+    set), ``row_of [K, N]`` the row of ``images`` of each candidate's image (``torch.unique``'s
+    inverse), ``labelled_dist [L, C + 1]`` as in :func:`observe_pools`."""
+    regional = candidate_regions(pred, images, row_of, pools, regions, spec)
+    return with_kl(regional, labelled_dist, spec)
+
+
+def candidate_regions(
+    pred: Prediction,
+    images: torch.Tensor,
+    row_of: torch.Tensor,
+    pools: torch.Tensor,
+    regions: Regions,
+    spec: FeatureSpec,
+) -> torch.Tensor:
+    """``[K, N, C + 1 + P]``: each candidate's class histogram and pooled entropy (the action
+    features before the KL histograms); arguments as in :func:`pool_features`."""
+    K, N = pools.shape
+    per = regions.per_image
+    feats = region_features(
+        pred.pred_ids, pred.entropy, regions, spec.num_classes, spec.poolings,
+        spec.normalize_hist, images=images,
+    )  # [n, R, F]
+    return feats[row_of.reshape(-1), (pools % per).reshape(-1)].float().reshape(K, N, -1)
+
+
+def with_kl(regional: torch.Tensor, labelled_dist: torch.Tensor, spec: FeatureSpec
+            ) -> torch.Tensor:
+    """``[K, N, C + 1 + P]`` -> the full action features ``[K, N, Da]`` (the two KL histograms
+    appended when ``spec.use_kl``)."""
+    K, N = regional.shape[:2]
+    cand = regional.reshape(K * N, -1)
+    if spec.use_kl:
+        hist = cand[:, : spec.num_classes + 1]
+        cand = action_features(
+            hist,
+            cand[:, spec.num_classes + 1 :],
+            labelled_dist.float(),
+            normalize_histogram(hist),
+            spec.kl_bins,
+            spec.kl_mode,
+            spec.kl_range,
+        )
+    return cand.reshape(K, N, -1)

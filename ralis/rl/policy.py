@@ -1,4 +1,4 @@
-"""The policy file (``policy.safetensors``): query-network weights and what they are for.
+"""The policy file (``policy.safetensors``): query-scorer weights and what they are for.
 
 A ralis safetensors file (:mod:`ralis.files.safe`) of kind ``policy``. Its record holds the
 feature layout (:class:`FeatureSpec`: class count, regions per image, state-set size, poolings,
@@ -27,20 +27,44 @@ from ralis.files.safe import (
 from ralis.regions.base import REGION_KINDS
 from ralis.rl.observe import FeatureSpec
 from ralis.rl.qnet import QueryNetwork
+from ralis.rl.scorers import EntropyResidual
 
 # Bounds a record must respect before anything is allocated from it.
 _LIMITS = {"num_classes": 10_000, "regions_per_image": 1_000_000, "state_images": 100_000,
            "kl_bins": 4_096}
 
 
+SCORERS = ("qnet", "entropy_residual")
+"""Kinds of query scorer a policy file may hold: the paper's query network, or an
+entropy-started scorer (:class:`~ralis.rl.scorers.EntropyResidual`)."""
+
+
 def build_qnet(spec: FeatureSpec) -> QueryNetwork:
     return QueryNetwork(spec.state_dim, spec.state_regions, spec.action_dim, spec.kl_dim)
 
 
-def save_policy(path: Path, qnet: QueryNetwork, spec: FeatureSpec, meta: dict) -> Path:
+def scorer_kind(net: torch.nn.Module) -> str:
+    return "entropy_residual" if isinstance(net, EntropyResidual) else "qnet"
+
+
+def build_scorer(kind: str, config: Any, spec: FeatureSpec, path: Path) -> torch.nn.Module:
+    """The scorer a record describes (every value checked before anything is allocated)."""
+    if kind == "qnet":
+        return build_qnet(spec)
+    if kind != "entropy_residual":
+        raise FileFormatError(f"{path}: unknown scorer {kind!r} in its record; valid: "
+                              f"{', '.join(SCORERS)}")
+    hidden = config.get("hidden") if isinstance(config, dict) else None
+    if not (isinstance(hidden, int) and not isinstance(hidden, bool) and 0 <= hidden <= 4096
+            and config.get("num_classes") == spec.num_classes):
+        raise FileFormatError(f"{path}: invalid scorer layout in its record ({config!r})")
+    return EntropyResidual(spec.num_classes, hidden)
+
+
+def save_policy(path: Path, qnet: torch.nn.Module, spec: FeatureSpec, meta: dict) -> Path:
     """Write the policy atomically; ``meta`` (plain values) joins the record."""
     record = {**enc_plain(dict(meta)), **base_record(), "features": enc_plain(spec.to_dict()),
-              "qnet": qnet.config()}
+              "qnet": qnet.config(), "scorer": scorer_kind(qnet)}
     state = {k: v.detach().cpu() for k, v in qnet.state_dict().items()}
     return save_file(Path(path), {"state_dict": state}, "policy", record)
 
@@ -107,8 +131,9 @@ def spec_from_record(features: Any, path: Path) -> FeatureSpec:
         raise FileFormatError(f"{path}: invalid feature layout in its record ({exc})") from None
 
 
-def load_policy(path: Path) -> tuple[QueryNetwork, FeatureSpec, dict]:
-    """Rebuild the query network of ``path``: ``(qnet in eval mode, spec, record)``.
+def load_policy(path: Path) -> tuple[torch.nn.Module, FeatureSpec, dict]:
+    """Rebuild the scorer of ``path``: ``(scorer in eval mode, spec, record)`` (a
+    :class:`QueryNetwork`, or an :class:`EntropyResidual` where the record says so).
 
     A missing, damaged, crafted, non-finite or foreign file is a one-line error.
     """
@@ -117,10 +142,11 @@ def load_policy(path: Path) -> tuple[QueryNetwork, FeatureSpec, dict]:
         raise FileFormatError(f"policy file {path} not found; train one with `ralis train-agent`")
     tree, record = load_file(path, "policy")
     spec = spec_from_record(record.get("features"), path)
+    kind = record.get("scorer", "qnet")  # files from before entropy-started scorers: qnet
     with torch.device("meta"):
-        skeleton = build_qnet(spec)
+        skeleton = build_scorer(kind, record.get("qnet"), spec, path)
     state = weights_for(tree, skeleton, path, "the query network of its feature layout")
-    qnet = build_qnet(spec)
+    qnet = build_scorer(kind, record.get("qnet"), spec, path)
     qnet.load_state_dict(state, strict=True)
     qnet.eval()
     return qnet, spec, record

@@ -4,7 +4,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-import ralis.loop.agent as agent_mod
+import ralis.agents.dqn as dqn_mod
+import ralis.agents.start as start_mod
+import ralis.game.net as net_mod
 from ralis.config import apply_overrides
 from ralis.errors import ConfigError, RalisError
 from ralis.loop.agent import train_agent
@@ -79,7 +81,7 @@ def test_interrupted_agent_training_resumes_exactly(tiny_cfg, tiny_proto, tmp_pa
     cfg = replace(tiny_cfg, seed=3)
     ref = train_agent(cfg, tmp_path / "ref", progress=False, proto=tiny_proto)
     calls = {"n": 0}
-    real = agent_mod.dqn_update
+    real = dqn_mod.dqn_update
 
     def crash_in_episode_2(*args, **kwargs):
         calls["n"] += 1
@@ -87,11 +89,11 @@ def test_interrupted_agent_training_resumes_exactly(tiny_cfg, tiny_proto, tmp_pa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(agent_mod, "dqn_update", crash_in_episode_2)
+    monkeypatch.setattr(dqn_mod, "dqn_update", crash_in_episode_2)
     with pytest.raises(KeyboardInterrupt):
         train_agent(cfg, tmp_path / "cut", progress=False, proto=tiny_proto)
     assert len(RunStore(tmp_path / "cut").episodes()) == 1
-    monkeypatch.setattr(agent_mod, "dqn_update", real)
+    monkeypatch.setattr(dqn_mod, "dqn_update", real)
     resumed = train_agent(cfg, tmp_path / "cut", resume=True, progress=False, proto=tiny_proto)
     keys = ("return", "final_miou", "loss", "epsilon")
     assert [e[k] for e in resumed["episodes_log"] for k in keys] == pytest.approx(
@@ -129,13 +131,13 @@ def test_train_passes_trains_the_game_model_that_many_times(tiny_cfg, tiny_proto
     """agent.train_passes=3: every game step trains three passes over its new regions."""
     cfg = apply_overrides(tiny_cfg, ["agent.train_passes=3", "agent.episodes=1"])
     seen = []
-    real = agent_mod.train_pass
+    real = net_mod.train_pass
 
     def counting(model, opt, data, ids, *args, **kwargs):
         seen.append(sorted(ids.tolist()))
         return real(model, opt, data, ids, *args, **kwargs)
 
-    monkeypatch.setattr(agent_mod, "train_pass", counting)
+    monkeypatch.setattr(net_mod, "train_pass", counting)
     train_agent(cfg, tmp_path / "a", progress=False, proto=tiny_proto)
     steps = cfg.agent.episode_budget // cfg.al.regions_per_step
     assert len(seen) == 3 * steps
@@ -148,29 +150,29 @@ def test_dt_half_start_model_and_game_images_are_disjoint_halves(tiny_cfg, tiny_
     """agent.start_from=dt-half: the start model trains on D_T's first half, the game labels
     regions of the second half only."""
     cfg = apply_overrides(tiny_cfg, ["agent.start_from=dt-half", "agent.episodes=1"])
-    start, game = agent_mod.game_split(cfg, tiny_proto)
+    start, game = start_mod.game_split(cfg, tiny_proto)
     n = len(tiny_proto.dqn_train)
     assert start.names == tiny_proto.dqn_train.names[: n // 2]
     assert game.names == tiny_proto.dqn_train.names[n // 2:]
     trained_on = []
-    real_sup = agent_mod.train_supervised
+    real_sup = start_mod.train_supervised
 
     def spy(cfg_, proto_, images, *args, **kwargs):
         trained_on.append(list(images.names))
         return real_sup(cfg_, proto_, images, *args, **kwargs)
 
     labelled_images = []
-    real_pass = agent_mod.train_pass
+    real_pass = net_mod.train_pass
 
     def spy_pass(model, opt, data, ids, *args, **kwargs):
         labelled_images.append(data.images_u8.shape[0])
         return real_pass(model, opt, data, ids, *args, **kwargs)
 
-    monkeypatch.setattr(agent_mod, "train_supervised", spy)
-    monkeypatch.setattr(agent_mod, "train_pass", spy_pass)
+    monkeypatch.setattr(start_mod, "train_supervised", spy)
+    monkeypatch.setattr(net_mod, "train_pass", spy_pass)
     train_agent(cfg, tmp_path / "a", progress=False, proto=tiny_proto)
     assert trained_on == [start.names]
     assert labelled_images and set(labelled_images) == {len(game)}
-    default_start, default_game = agent_mod.game_split(tiny_cfg, tiny_proto)
+    default_start, default_game = start_mod.game_split(tiny_cfg, tiny_proto)
     assert default_game.names == tiny_proto.dqn_train.names
     assert default_start.names == tiny_proto.state.names[: tiny_cfg.agent.start_images]

@@ -401,7 +401,7 @@ def test_a_failed_simulation_releases_its_lock(tiny_cfg, tiny_proto, tiny_theta0
 
 def test_agent_policy_is_rewritten_after_a_crash_between_files(tiny_cfg, tiny_proto, tmp_path,
                                                                monkeypatch):
-    from ralis.loop import agent as agent_mod
+    from ralis.agents import persist as agent_mod
     from ralis.loop.agent import train_agent
 
     cfg = apply_overrides(tiny_cfg, ["agent.episodes=2"])

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-import ralis.loop.agent as agent_mod
+import ralis.agents.dqn as agent_mod
 from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
 from ralis.loop.agent import train_agent

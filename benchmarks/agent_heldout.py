@@ -1,0 +1,176 @@
+"""Gate 2: does a trained agent beat random and entropy on episodes it never saw?
+
+For each agent run directory (``ralis train-agent --out DIR``) the agent's own game is rebuilt
+(its start model, its config) and its handed-out policy plays greedily on ``--seeds`` gate
+episodes (:data:`ralis.rl.heldout.GATE_EPISODES`: never a training or selection episode), as
+do random and entropy on the same episodes (the same candidate pools). Every episode is scored
+at its end on D_R (the reward split), the selection split and test. Controls play in the same
+game: ``--control random-qnet`` (the paper's query network with random weights) and any other
+agent directory given with ``--control-dir`` (e.g. the authors' schedule in the net game).
+
+The agent's held-out learning curve comes from its own run store (the selection episodes it
+was judged on during training): the paired advantage over random at each judgement, and
+whether the last judgement's advantage exceeds the first's by more than 2 standard errors.
+
+Writes ``--out`` (JSON: every episode's scores, the paired intervals, the curve) and, for the
+first agent, ``--summary`` ending with the two gate lines::
+
+    heldout: agent-random +X [lo, hi]; agent-entropy +Y [lo, hi]; N paired episodes; game G
+    heldout-test: agent-random +X [lo, hi]; agent-entropy +Y [lo, hi]; N paired episodes; split S
+
+    .venv/bin/python benchmarks/agent_heldout.py runs/agent-v6-search-s20 --seeds 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ralis.agents.start import POLICY, START_MODEL, game_split
+from ralis.config import load_config, to_dict
+from ralis.data.protocol import load_protocol
+from ralis.game import GAMES
+from ralis.game.scoring import policy_scores
+from ralis.loop.session import git_revision
+from ralis.loop.store import RunStore
+from ralis.models import load_model
+from ralis.report.stats import bootstrap_interval
+from ralis.rl.heldout import evaluate, fixed_pick, gate_episodes, greedy_pick
+from ralis.rl.observe import FeatureSpec
+from ralis.rl.policy import build_qnet, load_policy
+
+ROLES = ("reward", "selection", "test")
+
+
+def agent_game(run_dir: Path, proto=None):
+    cfg = load_config(run_dir / "config.json")
+    proto = proto or load_protocol(cfg.data, progress=False)
+    model, _ = load_model(run_dir / START_MODEL)
+    start_images, game_images = game_split(cfg, proto)
+    spec = FeatureSpec.from_config(cfg.agent, proto.num_classes, proto.regions_of(proto.state),
+                                   len(proto.state))
+    game = GAMES.get(cfg.agent.game)(cfg, proto, model, start_images, game_images, spec,
+                                     cfg.seed)
+    return cfg, proto, spec, game
+
+
+def pick_of(net, spec):
+    net.eval()
+    return lambda episode: greedy_pick(lambda o: policy_scores(net, o, spec))
+
+
+def paired(rows, a: str, b: str, role: str) -> dict:
+    va = {r["seed"]: r["miou"] for r in rows if r["policy"] == a and r["role"] == role}
+    vb = {r["seed"]: r["miou"] for r in rows if r["policy"] == b and r["role"] == role}
+    d = [100.0 * (va[s] - vb[s]) for s in sorted(va) if s in vb]
+    return {"mean": statistics.fmean(d), "interval": bootstrap_interval(d), "n": len(d),
+            "wins": sum(x > 0 for x in d), "values": d}
+
+
+def learning_curve(run_dir: Path) -> dict:
+    """Paired advantage over random on the selection split at each judgement (from the run
+    store), and the last-minus-first test against 2 standard errors."""
+    rows = RunStore(run_dir).heldout()
+    sel = [r for r in rows if r["role"] == "selection"]
+    base = {r["seed"]: r["miou"] for r in sel if r["episode"] == 0 and r["policy"] == "random"}
+    curve = {}
+    for ep in sorted({r["episode"] for r in sel if r["policy"] == "agent"}):
+        d = {r["seed"]: 100.0 * (r["miou"] - base[r["seed"]]) for r in sel
+             if r["episode"] == ep and r["policy"] == "agent" and r["seed"] in base}
+        curve[ep] = d
+    points = [{"episode": ep, "minus_random": statistics.fmean(d.values()),
+               "se": (statistics.stdev(d.values()) / len(d) ** 0.5) if len(d) > 1 else None}
+              for ep, d in curve.items()]
+    rising = None
+    if len(curve) >= 2:
+        first, last = list(curve.values())[0], list(curve.values())[-1]
+        diff = [last[s] - first[s] for s in last if s in first]
+        se = statistics.stdev(diff) / len(diff) ** 0.5 if len(diff) > 1 else float("inf")
+        rising = {"last_minus_first": statistics.fmean(diff), "se": se,
+                  "rises": statistics.fmean(diff) > 2 * se}
+    return {"points": points, "rising": rising}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("agents", nargs="+", type=Path, help="agent run directories")
+    ap.add_argument("--seeds", type=int, default=16, help="held-out gate episodes (>= 16)")
+    ap.add_argument("--control", action="append", default=[], choices=["random-qnet"])
+    ap.add_argument("--control-dir", action="append", default=[], type=Path,
+                    help="another agent directory played as a control in its own game")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("docs/results/agent-v6/heldout.json"))
+    ap.add_argument("--summary", type=Path, default=Path("docs/results/agent-v6/heldout.txt"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    episodes = gate_episodes(args.seeds)
+    results = {"command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+               "git_revision": git_revision(), "episodes": episodes, "agents": {}}
+    for run_dir in [*args.agents, *args.control_dir]:
+        t0 = time.perf_counter()
+        cfg, proto, spec, game = agent_game(run_dir)
+        net, _, record = load_policy(run_dir / POLICY)
+        picks = {"agent": pick_of(net, spec),
+                 "random": lambda e: fixed_pick("random", e),
+                 "entropy": lambda e: fixed_pick("entropy", e)}
+        if run_dir in args.agents and "random-qnet" in args.control:
+            torch.manual_seed(12345)
+            picks["random-qnet"] = pick_of(build_qnet(spec), spec)
+        rows = evaluate(game, picks, episodes, ROLES)
+        entry = {"config": to_dict(cfg), "policy_record": {k: record.get(k) for k in (
+            "mode", "game", "episodes", "selection", "selected_episode", "selection_miou")},
+            "rows": rows, "wall": time.perf_counter() - t0,
+            "players": [k for k in picks if k not in ("random", "entropy")],
+            "splits": {"reward": cfg.data.reward_split,
+                       "selection": cfg.data.selection_split or cfg.data.reward_split,
+                       "test": cfg.data.test_split},
+            "paired": {f"{role}:{a}-{b}": paired(rows, a, b, role)
+                       for role in ROLES for a in picks for b in ("random", "entropy")
+                       if a != b and not (a == "random" and b == "entropy")},
+            "learning_curve": learning_curve(run_dir)}
+        results["agents"][str(run_dir)] = entry
+        print(f"{run_dir}: {time.perf_counter() - t0:.0f} s", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    lines = []
+    for run_dir, entry in results["agents"].items():
+        p, sp = entry["paired"], entry["splits"]
+        for who in entry["players"]:
+            def fmt(role, b, who=who, p=p):
+                x = p[f"{role}:{who}-{b}"]
+                return f"{x['mean']:+.2f} [{x['interval'][0]:+.2f}, {x['interval'][1]:+.2f}]"
+            lines.append(f"# {run_dir} {who} ({entry['policy_record']['mode']}): D_R "
+                         f"{who}-random {fmt('reward', 'random')}, {who}-entropy "
+                         f"{fmt('reward', 'entropy')}; {sp['selection']} {who}-random "
+                         f"{fmt('selection', 'random')}, {who}-entropy "
+                         f"{fmt('selection', 'entropy')}; test {who}-random "
+                         f"{fmt('test', 'random')}, {who}-entropy {fmt('test', 'entropy')}")
+        lc = entry["learning_curve"]["rising"]
+        if lc:
+            lines.append(f"# {run_dir} learning curve (selection split, vs random): last - "
+                         f"first {lc['last_minus_first']:+.2f}, SE {lc['se']:.2f}, rises by "
+                         f"> 2 SE: {lc['rises']}")
+    first = results["agents"][str(args.agents[0])]
+    p, n = first["paired"], len(episodes)
+
+    def gate(role):
+        a, b = p[f"{role}:agent-random"], p[f"{role}:agent-entropy"]
+        return (f"agent-random {a['mean']:+.2f} [{a['interval'][0]:+.2f}, "
+                f"{a['interval'][1]:+.2f}]; agent-entropy {b['mean']:+.2f} "
+                f"[{b['interval'][0]:+.2f}, {b['interval'][1]:+.2f}]; {n} paired episodes")
+
+    lines.append(f"heldout: {gate('reward')}; game {first['config']['agent']['game']}")
+    lines.append(f"heldout-test: {gate('test')}; split {first['splits']['test']}")
+    args.summary.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Fixed policies of the labelling game (gate 1 plays them; none learns): one pick per pool.
+
+Each maps an :class:`~ralis.game.base.Observation` and a generator to ``[K]`` indices into the
+pools' ``N`` candidates. ``oracle`` knows the ground truth of the game's pool (it picks, in each
+pool, the candidate whose labelled pixels the current model gets most wrong); no real labelling
+policy can, so it bounds what a policy could gain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ralis.game.base import Observation
+from ralis.registry import Registry
+
+__all__ = ["FIXED_POLICIES", "best_of"]
+
+FixedPolicy = Callable[[Observation, torch.Generator], torch.Tensor]
+FIXED_POLICIES: Registry[FixedPolicy] = Registry("fixed policy")
+
+
+def best_of(scores: torch.Tensor) -> torch.Tensor:
+    """``[K, N]`` scores -> ``[K]`` index of each pool's highest (the first on ties)."""
+    return scores.argmax(dim=1)
+
+
+@FIXED_POLICIES.register("random")
+def random_policy(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+    K, N = obs.pools.shape
+    return torch.randint(N, (K,), generator=generator)
+
+
+@FIXED_POLICIES.register("entropy")
+def entropy_policy(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+    return best_of(obs.entropy)
+
+
+@FIXED_POLICIES.register("oracle")
+def error_oracle(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+    return best_of(obs.error)

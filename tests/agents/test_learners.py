@@ -1,0 +1,119 @@
+"""The entropy-started learners (agent.mode credit and search) in the head game, end to end on
+synthetic-tiny: the test split is never read, held-out episodes never train, interruptions
+resume exactly, and a policy that never beat entropy acts as entropy in `ralis simulate`."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+import ralis.agents.credit as credit_mod
+from ralis.config import apply_overrides, get_preset
+from ralis.data.protocol import load_protocol
+from ralis.game.head import HeadGame
+from ralis.loop.agent import train_agent
+from ralis.loop.simulate import simulate
+from ralis.report.heldout import heldout_section
+from ralis.rl.heldout import MAX_TRAINING_EPISODES, SELECTION_EPISODES, evaluate, fixed_pick
+from ralis.rl.policy import load_policy
+from ralis.rl.scorers import EntropyResidual
+
+COMMON = ["agent.game=head", "agent.heldout_seeds=2", "threads=1"]
+MODES = {
+    "credit": ["agent.mode=credit", "agent.episodes=3", "agent.heldout_every=2",
+               "agent.residual_hidden=8"],
+    "search": ["agent.mode=search", "agent.episodes=2", "agent.search_population=3",
+               "agent.search_seeds=2"],
+}
+
+
+@pytest.fixture(scope="module")
+def proto():
+    return load_protocol(get_preset("synthetic-tiny").data, progress=False)
+
+
+def _cfg(mode):
+    return apply_overrides(get_preset("synthetic-tiny"), COMMON + MODES[mode])
+
+
+class _NoTest:
+    """A test split that fails the moment anything reads it."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the test split was read ({name})")
+
+    def __len__(self):
+        raise AssertionError("the test split was read (len)")
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_training_and_selection_never_read_the_test_split(mode, proto, tmp_path, monkeypatch):
+    blind = replace(proto, test=_NoTest())
+    played = []
+    real_reset = HeadGame.reset
+
+    def spy(self, episode):
+        played.append(episode)
+        return real_reset(self, episode)
+
+    monkeypatch.setattr(HeadGame, "reset", spy)
+    summary = train_agent(_cfg(mode), tmp_path / mode, progress=False, proto=blind)
+    selection = {r["seed"] for r in summary["heldout"]}
+    assert selection == {SELECTION_EPISODES, SELECTION_EPISODES + 1}
+    training = {e for e in played if 0 < e <= MAX_TRAINING_EPISODES}
+    assert training and not (training & selection)
+    assert set(played) <= training | selection | {0}
+    assert {r["role"] for r in summary["heldout"]} == {"reward", "selection"}
+
+
+def test_a_gate_split_is_refused_for_training_episodes(proto):
+    with pytest.raises(ValueError, match="test split"):
+        evaluate(None, {"random": lambda e: fixed_pick("random", e)}, [1], ["test"])
+
+
+def test_interrupted_credit_training_resumes_exactly(proto, tmp_path, monkeypatch):
+    cfg = _cfg("credit")
+    ref = train_agent(cfg, tmp_path / "ref", progress=False, proto=proto)
+    real, calls = credit_mod.CreditTrainer.update, {"n": 0}
+
+    def crash(self):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(credit_mod.CreditTrainer, "update", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_agent(cfg, tmp_path / "cut", progress=False, proto=proto)
+    monkeypatch.setattr(credit_mod.CreditTrainer, "update", real)
+    cut = train_agent(cfg, tmp_path / "cut", resume=True, progress=False, proto=proto)
+    keys = ("return", "final_miou", "loss")
+    assert [e[k] for e in cut["episodes_log"] for k in keys] == [
+        e[k] for e in ref["episodes_log"] for k in keys]
+    a, b = load_policy(tmp_path / "ref" / "policy.safetensors")[0], load_policy(
+        tmp_path / "cut" / "policy.safetensors")[0]
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values(), strict=True))
+    # the report draws the held-out learning curve from the run's record
+    lines = heldout_section([tmp_path / "ref"], {tmp_path / "ref": "credit"}, tmp_path)
+    assert (tmp_path / "heldout_curve.png").stat().st_size > 1000
+    judged = [r for r in ref["heldout"] if r["policy"] == "agent"]
+    assert sorted({r["episode"] for r in judged}) == [2, 3]  # every 2 episodes and the last
+    assert sum(line.startswith("| credit |") for line in lines) == 2
+
+
+def test_a_search_policy_that_never_beat_entropy_acts_as_entropy(proto, tmp_path):
+    cfg = apply_overrides(_cfg("search"), ["agent.episodes=1"])
+    summary = train_agent(cfg, tmp_path / "agent", progress=False, proto=proto)
+    net, _, record = load_policy(tmp_path / "agent" / "policy.safetensors")
+    assert isinstance(net, EntropyResidual) and record["mode"] == "search"
+    sim = apply_overrides(get_preset("synthetic-tiny"), ["threads=1"])
+    ent = simulate(sim, "entropy", tmp_path / "ent", progress=False, proto=proto)
+    if summary["selected_episode"] == 0:  # nothing beat entropy on the selection episodes
+        ral = simulate(sim, "ralis", tmp_path / "ral", progress=False, proto=proto,
+                       strategy_kwargs={"policy": tmp_path / "agent" / "policy.safetensors"})
+        assert (tmp_path / "ral" / "acquired_regions.csv").read_text().splitlines()[1:] == (
+            tmp_path / "ent" / "acquired_regions.csv").read_text().splitlines()[1:]
+        assert [b["miou"] for b in ral["budgets"]] == [b["miou"] for b in ent["budgets"]]
+    else:
+        assert summary["selection_miou"] > 0
