@@ -47,6 +47,7 @@ class DataConfig:
 class ModelConfig:
     name: str = "fpn_small"  # model registry name
     dropout_p: float = 0.5  # MC-dropout probability before the classifier (BALD only)
+    encoder_weights: str | None = None  # None: the model's own (fpn_effl0: ImageNet), none, PATH
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ from ralis.loop.rundir import Run, RunDirError, has_run, open_run
 from ralis.loop.session import git_revision, seed_everything, set_threads
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer
 from ralis.metrics import iou_per_class, mean_iou
-from ralis.models import check_classes, create_model, load_model, save_model
+from ralis.models import check_classes, load_model, model_from_config, save_model
 
 MODEL_NAME = "model.safetensors"
 TRAIN_CHECKPOINT = "train_checkpoint.safetensors"
 
 
 def build_model(cfg: RunConfig, num_classes: int) -> torch.nn.Module:
-    return create_model(cfg.model.name, num_classes, dropout_p=cfg.model.dropout_p)
+    return model_from_config(cfg.model, num_classes)
 
 
 def _cat(*sets: ImageSet) -> ImageSet:
@@ -97,6 +97,7 @@ def save_trained(path: Path, cfg: RunConfig, proto: Protocol, model: torch.nn.Mo
     """Write a trained network with its record (data, classes, regions, metrics)."""
     extra = {**data_record(cfg, proto, images), "role": role, "seed": cfg.seed,
              "model_name": cfg.model.name,
+             "encoder_weights": getattr(model, "encoder_record", None),
              "metrics": {k: metrics[k] for k in ("val_miou", "test_miou", "epochs")}}
     return save_model(path, model, cfg.model.name, proto.num_classes,
                       {"dropout_p": cfg.model.dropout_p}, extra=extra)
