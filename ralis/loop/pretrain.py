@@ -6,6 +6,7 @@ Both train with :func:`train_supervised`, which checkpoints every epoch into the
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -80,10 +81,16 @@ def _fit_and_test(cfg, proto, train_set, model, opt, sched, data, all_regions, v
                  checkpoint=checkpoint, resume_from=resume_from)
     conf = evaluate(model, proto.test.images_u8, proto.test.masks, proto.num_classes,
                     proto.ignore_index, cfg.train.eval_batch_size, cfg.device, cfg.train.amp)
+    last = copy.deepcopy(model)
+    last.load_state_dict(result.last_state)
+    conf_last = evaluate(last, proto.test.images_u8, proto.test.masks, proto.num_classes,
+                         proto.ignore_index, cfg.train.eval_batch_size, cfg.device, cfg.train.amp)
     iou = iou_per_class(conf)
     metrics = {
         "val_miou": result.best_miou, "best_epoch": result.best_epoch, "epochs": result.epochs,
         "test_miou": mean_iou(conf),
+        # the last epoch: chosen by no validation score (D_R picks only when training stops)
+        "test_miou_last": mean_iou(conf_last), "val_miou_last": result.last_miou,
         "iou": {n: (None if torch.isnan(v) else float(v))
                 for n, v in zip(proto.classes.names, iou, strict=True)},
         "images": len(train_set), "wall": time.perf_counter() - start,
@@ -172,6 +179,8 @@ def upper_bound(
         results = run.store.get_meta("results")
         if results is not None and finished_model(run) is not None:
             run.write_json("results.json", results)
+            if run.store.get_meta("metrics") is not None:
+                run.write_json("metrics.json", run.store.get_meta("metrics"))
             return results
         set_threads(cfg)
         proto = proto or load_protocol(cfg.data, progress)
@@ -189,11 +198,14 @@ def upper_bound(
             "budgets": [{
                 "regions": len(everything) * proto.grid.per_image, "pixel_fraction": 1.0,
                 "miou": metrics["test_miou"], "val_miou": metrics["val_miou"],
+                "miou_last": metrics["test_miou_last"], "val_miou_last": metrics["val_miou_last"],
                 "iou": metrics["iou"], "epochs": metrics["epochs"], "wall": metrics["wall"],
             }],
             "wall_time": metrics["wall"],
         }
+        run.store.set_meta("metrics", metrics)  # with the per-epoch history, as θ0's
         run.store.set_meta("results", results)
         record_model(run, path)
+        run.write_json("metrics.json", metrics)
         run.write_json("results.json", results)
         return results

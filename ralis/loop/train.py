@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -161,10 +162,16 @@ def one_region_per_image(region_ids: torch.Tensor, per_image: int, generator: to
 
 @dataclass
 class FitResult:
+    """``best_*``: the epoch chosen on the validation set (its weights are the model's after
+    :func:`fit`); ``last_*``: the last epoch trained, a rule that does not look at that set when
+    the schedule is fixed (patience >= epochs). ``last_state`` holds its weights."""
+
     best_miou: float
     best_epoch: int
     epochs: int
     history: list[dict] = field(default_factory=list)
+    last_miou: float | None = None
+    last_state: dict | None = None
 
 
 def fit(
@@ -186,7 +193,8 @@ def fit(
     checkpoint: Callable[[dict], None] | None = None,
     resume_from: dict | None = None,
 ) -> FitResult:
-    """Train to convergence with early stopping on ``validate`` (D_R mIoU); keeps the best weights.
+    """Train to convergence with early stopping on ``validate`` (D_R mIoU); keeps the best weights
+    (the last epoch's are in the result's ``last_state``).
 
     Each epoch visits every image that has labelled regions once (a crop around one of them),
     or, with ``cfg.samples_per_epoch``, draws that many such crops.
@@ -222,15 +230,17 @@ def fit(
                                                            generator)])
         if cfg.samples_per_epoch:
             items = items[: cfg.samples_per_epoch]
+        tick = time.perf_counter()
         loss = train_pass(model, optimizer, data, items, cfg, generator, device,
                           cfg.iters_per_epoch, hint)
         if scheduler is not None:
             for _ in range(cfg.lr_steps_per_step):
                 scheduler.step()
-        row = {"epoch": epoch, "loss": loss}
+        row = {"epoch": epoch, "loss": loss, "t_train": time.perf_counter() - tick}
         if epoch % cfg.val_every == 0 or epoch == max_epochs:
+            tick = time.perf_counter()
             miou = validate(model)
-            row["val_miou"] = miou
+            row["val_miou"], row["t_val"] = miou, time.perf_counter() - tick
             if miou > best:
                 best, best_epoch, bad = miou, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -250,5 +260,7 @@ def fit(
             })
         if bad >= patience:
             break
+    last_state = copy.deepcopy(model.state_dict())
+    last_miou = next((r["val_miou"] for r in reversed(history) if "val_miou" in r), None)
     model.load_state_dict(best_state)
-    return FitResult(best, best_epoch, epoch, history)
+    return FitResult(best, best_epoch, epoch, history, last_miou, last_state)
