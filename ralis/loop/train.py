@@ -14,7 +14,7 @@ from torch import nn
 from ralis.config import TrainConfig
 from ralis.data.base import normalize
 from ralis.loop.divergence import check_loss, check_outputs, check_weights
-from ralis.metrics import confusion_matrix
+from ralis.metrics import confusion_matrix, confusion_per_unit
 from ralis.precision import autocast
 from ralis.progress import progress_bar
 from ralis.regions import Regions
@@ -127,11 +127,13 @@ def evaluate(
     batch_size: int = 16,
     device: str = "cpu",
     amp: bool = False,
+    per_image: bool = False,
 ) -> torch.Tensor:
     """Dataset-level confusion matrix ``[C, C]`` of ``model`` on full images (accumulated on
-    ``device``; one host sync at the end)."""
+    ``device``; one host sync at the end); with ``per_image``, one per image ``[n, C, C]``."""
     model.eval()
     conf = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
+    parts = []
     finite = torch.ones((), dtype=torch.bool, device=device)
     for start in range(0, images_u8.shape[0], batch_size):
         x = normalize(images_u8[start : start + batch_size]).to(device, non_blocking=True)
@@ -139,10 +141,15 @@ def evaluate(
             logits = model(x)
         finite &= torch.isfinite(logits).all()
         target = masks[start : start + batch_size].to(device, non_blocking=True)
-        conf += confusion_matrix(logits.argmax(1), target, num_classes, ignore_index)
+        if per_image:
+            ids = torch.arange(x.shape[0], device=device).view(-1, 1, 1).expand_as(target)
+            parts.append(confusion_per_unit(logits.argmax(1), target, ids, x.shape[0],
+                                            num_classes, ignore_index))
+        else:
+            conf += confusion_matrix(logits.argmax(1), target, num_classes, ignore_index)
     if not bool(finite):
         check_outputs(torch.tensor(float("nan")), "on the evaluation images")
-    return conf.cpu()
+    return torch.cat(parts).cpu() if per_image else conf.cpu()
 
 
 def one_region_per_image(region_ids: torch.Tensor, per_image: int, generator: torch.Generator
