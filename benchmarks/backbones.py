@@ -19,6 +19,7 @@ seconds, and the git revision, command and config of the cell.
 Usage (one thread, as every published CPU number here)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/backbones.py --probe 2   # timing probe
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/backbones.py --timing 5  # interleaved cost
     OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/backbones.py > runs/backbones.log 2>&1 &
 
 ``--cells`` orders and limits the cells (``model:train_set`` pairs); seeds run innermost.
@@ -160,6 +161,37 @@ def probe(epochs: int, proto: Protocol, runs: Path, sets: list[str], models: lis
     return found
 
 
+def timing(proto: Protocol, sets: list[str], models: list[str], repeats: int) -> dict:
+    """Interleaved cost: per repeat, each model trains one epoch on D_T (one crop per image)
+    and infers 64 test images, so every model sees the same machine load; medians."""
+    from ralis.loop.pretrain import build_model
+    from ralis.loop.train import LabelledData, make_optimizer, train_pass
+
+    data = LabelledData(proto.dqn_train.images_u8, proto.dqn_train.masks, proto.grid,
+                        proto.ignore_index)
+    regions = torch.arange(len(proto.dqn_train)) * proto.grid.per_image
+    nets = {m: build_model(cell_config(m, 0, sets), proto.num_classes) for m in models}
+    opts = {m: make_optimizer(n, 1e-2, cell_config(m, 0, sets).train) for m, n in nets.items()}
+    times: dict[str, dict[str, list[float]]] = {m: {"train": [], "infer": []} for m in models}
+    images, masks = proto.test.images_u8[:64], proto.test.masks[:64]
+    for r in range(repeats):
+        for m in models:
+            cfg = cell_config(m, 0, sets)
+            start = time.perf_counter()
+            train_pass(nets[m], opts[m], data, regions, cfg.train, torch.Generator().manual_seed(r))
+            mid = time.perf_counter()
+            evaluate(nets[m], images, masks, proto.num_classes, proto.ignore_index,
+                     cfg.train.eval_batch_size)
+            times[m]["train"].append(mid - start)
+            times[m]["infer"].append(1000 * (time.perf_counter() - mid) / len(images))
+    found = {m: {"train_s_per_theta0_epoch": statistics.median(t["train"]),
+                 "infer_ms_per_image": statistics.median(t["infer"])} for m, t in times.items()}
+    for m in models:
+        print(m, json.dumps(found[m]), flush=True)
+    return {"repeats": repeats, "threads": torch.get_num_threads(), "models": found,
+            "git_revision": git_revision(), "command": " ".join(sys.argv)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/results/backbones"))
@@ -170,11 +202,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="extra config overrides for every cell, e.g. data.root=PATH")
     parser.add_argument("--probe", type=int, default=0,
                         help="timing probe: train each model this many epochs and stop")
+    parser.add_argument("--timing", type=int, default=0,
+                        help="interleaved cost of the models (this many repeats) and stop")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cfg = cell_config("fpn_small", 0, args.sets)
     proto = load_protocol(cfg.data, progress=False)
     cells = [tuple(c.split(":")) for c in args.cells.split(",") if c.strip()]
+    if args.timing:
+        models = list(dict.fromkeys(m for m, _ in cells))
+        found = timing(proto, args.sets, models, args.timing)
+        atomic_write_text(json.dumps(found, indent=2) + "\n", args.out / "timing.json")
+        return
     if args.probe:
         models = list(dict.fromkeys(m for m, _ in cells))
         found = probe(args.probe, proto, args.runs, args.sets, models)
