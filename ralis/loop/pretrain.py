@@ -23,6 +23,7 @@ from ralis.loop.session import git_revision, seed_everything, set_threads
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer
 from ralis.metrics import iou_per_class, mean_iou
 from ralis.models import check_classes, load_model, model_from_config, save_model
+from ralis.models.pretrained import check_encoder_weights
 
 MODEL_NAME = "model.safetensors"
 TRAIN_CHECKPOINT = "train_checkpoint.safetensors"
@@ -138,6 +139,7 @@ def pretrain(
     its path. An interrupted pretraining continues from its last epoch with ``resume``."""
     if proto is None and not has_run(Path(out)):  # bad data fails before anything is written
         proto = load_protocol(cfg.data, progress)
+    check_encoder_weights(cfg.model.name, cfg.model.encoder_weights)  # so do missing weights
     with open_run(Path(out), cfg, "pretrain", resume, given, given_preset, ignore) as run:
         cfg = run.cfg
         done = finished_model(run)
@@ -174,6 +176,7 @@ def upper_bound(
     """Full supervision with the same recipe: all training-split images, all labels."""
     if proto is None and not has_run(Path(out)):  # bad data fails before anything is written
         proto = load_protocol(cfg.data, progress)
+    check_encoder_weights(cfg.model.name, cfg.model.encoder_weights)
     with open_run(Path(out), cfg, "upper-bound", resume, given, given_preset, ignore) as run:
         cfg = run.cfg
         results = run.store.get_meta("results")

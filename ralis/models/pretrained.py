@@ -230,6 +230,17 @@ def resolve(model_name: str, encoder_weights: str | None) -> WeightSource | Path
     return Path(encoder_weights).expanduser()
 
 
+def check_encoder_weights(model_name: str, encoder_weights: str | None) -> None:
+    """Fail early (before a run directory is made) when the weights cannot be had: the package
+    is missing, or a file is not there."""
+    source = resolve(model_name, encoder_weights)
+    if isinstance(source, WeightSource):
+        packaged_weights(source)
+    elif source is not None and not source.is_file():
+        raise ConfigError(f"encoder weights file {source} not found; pass a .safetensors or a "
+                          "PyTorch state dict (.pth/.pt) with --set model.encoder_weights=PATH")
+
+
 def load_encoder_weights(model: nn.Module, model_name: str, encoder_weights: str | None
                          ) -> dict[str, Any] | None:
     """Load the weights ``encoder_weights`` names into ``model.backbone``; return their

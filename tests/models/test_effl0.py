@@ -206,3 +206,12 @@ def test_user_encoder_weights_refused(tmp_path: Path, pickle_payload) -> None:
     with pytest.raises(RalisError, match="weights_only"):
         create_model("fpn_effl0", 3, encoder_weights=str(tmp_path / "evil.pth"))
     assert not marker.exists()
+
+
+def test_missing_weights_fail_before_a_run_is_made(monkeypatch, capsys, tmp_path) -> None:
+    from tests.cli_helpers import run_cli
+
+    code, _, err = run_cli(monkeypatch, capsys, "pretrain", "--out", str(tmp_path / "r"),
+                           "--quiet", "--set", f"model.encoder_weights={tmp_path / 'no.pth'}")
+    assert code == 2 and "no.pth not found" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
