@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	# Pinned CPU torch first: an unpinned torch would pull several GB of CUDA packages.
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# fpn_effl0's ImageNet weights: checked and converted once into a ralis safetensors file
+	$(BIN)/python -c 'from ralis.models.pretrained import main; main()'
 	touch $(STAMP)
 
 venv: $(STAMP)

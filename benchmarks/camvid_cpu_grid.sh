@@ -6,8 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RALIS=${RALIS:-.venv/bin/ralis}
 OUT=${OUT:-runs/grid-camvid-cpu}
-"$RALIS" benchmark --preset camvid-cpu --seeds 20,50,82 --strategies random,entropy,bald,ralis \
-    --out "$OUT" --quiet
+# camvid-cpu as it was in ralis 0.4, when this grid ran (0.5 trains θ0 to convergence and
+# restarts each final training from θ0 on D_T + the acquired regions)
+V04=(--set train.pretrain_epochs=80 --set train.pretrain_patience=10 --set train.final_from=al
+     --set train.final_with_start_set=false --set train.final_lr=null
+     --set train.final_schedule=exponential --set train.final_patience=5
+     --set train.final_samples_per_epoch=null)
+"$RALIS" benchmark --preset camvid-cpu "${V04[@]}" --seeds 20,50,82 \
+    --strategies random,entropy,bald,ralis --out "$OUT" --quiet
 mkdir -p docs/results/camvid-cpu
 cp "$OUT/results.csv" docs/results/camvid-cpu/results.csv
 "$RALIS" report docs/results/camvid-cpu/results.csv --out docs/results/camvid-cpu --runs "$OUT"

@@ -141,8 +141,8 @@ def budgets_table(title: str, results: list[dict]) -> Table:
     for r in results:
         by = {b["regions"]: b for b in r["budgets"]}
         table.add_row(r["strategy"], *[
-            f"{100 * by[b]['miou']:.2f} ({100 * by[b]['pixel_fraction']:.1f}% px)" if b in by else ""
-            for b in budgets
+            f"{100 * by[b]['miou']:.2f} ({100 * by[b]['pixel_fraction']:.1f}% px)"
+            f"{' REGRESSED' if by[b].get('regressed') else ''}" if b in by else "" for b in budgets
         ])
     return table
 
@@ -263,6 +263,8 @@ def simulate(
                              given=req.given, given_preset=req.preset)
     console.print(budgets_table(f"test mIoU (%) — {strategy}, seed {results['seed']}",
                                 [results]))
+    for line in results.get("warnings", []):  # a budget that ended below θ0: what to change
+        console.print(f"[bold yellow]warning[/bold yellow] {line}", highlight=False)
     console.print(f"results: {out / 'results.json'}")
 
 

@@ -27,6 +27,35 @@ def confusion_matrix(
     return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
+def confusion_per_unit(
+    pred: torch.Tensor, target: torch.Tensor, unit_ids: torch.Tensor, units: int,
+    num_classes: int, ignore_index: int,
+) -> torch.Tensor:
+    """One confusion matrix per unit (an image, a region) in one ``bincount``.
+
+    Args:
+        pred, target: ``[...]`` class ids (as :func:`confusion_matrix`).
+        unit_ids: ``[...]`` the unit of each pixel, in ``[0, units)``; negative: not counted.
+    Returns:
+        ``[units, C, C]`` int64; their sum is :func:`confusion_matrix` of the counted pixels.
+    """
+    target, pred, unit_ids = target.reshape(-1), pred.reshape(-1), unit_ids.reshape(-1)
+    keep = ((target != ignore_index) & (target >= 0) & (target < num_classes) & (unit_ids >= 0)
+            & (unit_ids < units))
+    cc = num_classes * num_classes
+    idx = unit_ids[keep] * cc + target[keep] * num_classes + pred[keep]
+    return torch.bincount(idx, minlength=units * cc).reshape(units, num_classes, num_classes)
+
+
+def mean_iou_batched(confusion: torch.Tensor) -> torch.Tensor:
+    """``[..., C, C]`` -> ``[...]`` mIoU over the classes with a non-empty union (NaN if none),
+    as :func:`mean_iou` for each matrix of a batch (e.g. bootstrap resamples)."""
+    conf = confusion.double()
+    tp = conf.diagonal(dim1=-2, dim2=-1)
+    union = conf.sum(-2) + conf.sum(-1) - tp
+    return torch.where(union > 0, tp / union.clamp_min(1), torch.nan).nanmean(-1)
+
+
 def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
     """``[C, C]`` -> ``[C]`` IoU = TP / (row + col - TP); NaN where the union is empty."""
     conf = confusion.double()

@@ -42,7 +42,7 @@ FOLDER = ["--dataset", "folder", "--region-size", "12x16", "--set", "data.state_
 
 @pytest.mark.parametrize("args, needle", [
     (["simulate", *TINY, "--strategy", "coreset"], "valid names: bald, entropy"),
-    (["simulate", *TINY, "--set", "model.name=unet9"], "valid names: fpn_resnet18"),
+    (["simulate", *TINY, "--set", "model.name=unet9"], "valid names: fpn_effl0, fpn_resnet18"),
     (["simulate", *TINY, "--budgets", "8,999999"], "larger than the pool"),
     (["simulate", *TINY, "--region-size", "100x100"], "larger than the image"),
     (["simulate", *TINY, "--set", "train.lr=-1"], "learning rates"),

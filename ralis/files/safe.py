@@ -9,7 +9,8 @@ holds four strings:
 ``kind``
     what the file is (:data:`KINDS`): ``model``, ``policy``, ``checkpoint`` (an AL run),
     ``agent-checkpoint`` (agent training, with its replay buffer), ``train-checkpoint``
-    (θ0 pretraining / upper bound / agent start model, per epoch).
+    (θ0 pretraining / upper bound / agent start model, per epoch), ``weights`` (an encoder's
+    pretrained weights with their provenance).
 ``record``
     JSON: what the file is about (ralis version, classes, regions, features, training data and
     its content hash, run id and step, ...). ``ralis inspect FILE`` prints it.
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 FORMAT = "ralis-safetensors-1"
-KINDS = ("model", "policy", "checkpoint", "agent-checkpoint", "train-checkpoint")
+KINDS = ("model", "policy", "checkpoint", "agent-checkpoint", "train-checkpoint", "weights")
 MAX_HEADER_BYTES = 64 * 2**20  # a header (JSON) larger than this is refused before parsing
 _MARK = "__"
 

@@ -149,11 +149,15 @@ def train_cmd(
 ) -> None:
     """Train the next model version on the labels so far (continuing the current one).
 
-    Writes P/models/vNNNN.safetensors, a model file any ralis command can load."""
+    Writes P/models/vNNNN.safetensors, a model file any ralis command can load. First the
+    latest version is compared with the start model on the labels neither has seen (the
+    regions labelled since), with a warning if it is worse by more than the noise."""
+    from ralis.labelling.checks import check_latest
     from ralis.labelling.project import open_project
     from ralis.labelling.training import train_version
 
     with open_project(project, "label train") as p:
+        check_latest(p, _say)
         train_version(p, epochs, not quiet, _say)
 
 

@@ -65,7 +65,8 @@ def start_model(project: Project, model: str | None, say=print) -> None:
         name = model or cfg.model.name
         MODELS.get(name)  # unknown names list the valid ones
         torch_seed(project, 0, "init")
-        net = create_model(name, project.classes.num_classes, dropout_p=cfg.model.dropout_p)
+        net = create_model(name, project.classes.num_classes, dropout_p=cfg.model.dropout_p,
+                           encoder_weights=cfg.model.encoder_weights)
         save_model(dest, net, name, project.classes.num_classes, {"dropout_p": cfg.model.dropout_p},
                    _record(project, 0, 0, False))
         trained, what = False, f"a fresh {name} (untrained)"

@@ -88,6 +88,14 @@ def finished(run_dir: Path, budgets: tuple[int, ...]) -> bool:
     return set(budgets) <= done
 
 
+def _warnings(run_dir: Path) -> list[str]:
+    """The regression warnings of a finished AL run (its results.json)."""
+    try:
+        return list(json.loads((run_dir / "results.json").read_text()).get("warnings") or [])
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+
+
 class GridError(RalisError):
     """Some cells of the grid failed; ``failures`` maps each one's name to its one-line error.
     ``results.csv`` holds the cells that finished."""
@@ -203,6 +211,9 @@ def _run_grid(cfg: RunConfig, out: Path, strategies: list[str], seeds: list[int]
             finished_ok.add(task.cell.name)
             if parallel:
                 console.print(f"done {task.cell.name}", highlight=False)
+            for line in _warnings(task.cell.run_dir) if task.cell.kind == "simulate" else []:
+                console.print(f"[bold yellow]warning[/bold yellow] {escape(line)}",
+                              highlight=False, soft_wrap=True)
         table()
 
     failures = run_cells(cells, executor, on_start, on_done)

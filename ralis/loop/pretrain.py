@@ -6,6 +6,7 @@ Both train with :func:`train_supervised`, which checkpoints every epoch into the
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -21,14 +22,15 @@ from ralis.loop.rundir import Run, RunDirError, has_run, open_run
 from ralis.loop.session import git_revision, seed_everything, set_threads
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer
 from ralis.metrics import iou_per_class, mean_iou
-from ralis.models import check_classes, create_model, load_model, save_model
+from ralis.models import check_classes, load_model, model_from_config, save_model
+from ralis.models.pretrained import check_encoder_weights
 
 MODEL_NAME = "model.safetensors"
 TRAIN_CHECKPOINT = "train_checkpoint.safetensors"
 
 
 def build_model(cfg: RunConfig, num_classes: int) -> torch.nn.Module:
-    return create_model(cfg.model.name, num_classes, dropout_p=cfg.model.dropout_p)
+    return model_from_config(cfg.model, num_classes)
 
 
 def _cat(*sets: ImageSet) -> ImageSet:
@@ -82,14 +84,21 @@ def _fit_and_test(cfg, proto, train_set, model, opt, sched, data, all_regions, v
                  cfg.train.pretrain_patience, generator, cfg.device, sched, desc=desc,
                  progress=progress, hint=f"train.pretrain_lr={cfg.train.pretrain_lr:g}",
                  checkpoint=checkpoint, resume_from=resume_from)
-    iou, test_miou = None, None
+    iou, test_miou, test_last = None, None, None
     if test:
         conf = evaluate(model, proto.test.images_u8, proto.test.masks, proto.num_classes,
                         proto.ignore_index, cfg.train.eval_batch_size, cfg.device, cfg.train.amp)
-        iou, test_miou = iou_per_class(conf), mean_iou(conf)
+        last = copy.deepcopy(model)
+        last.load_state_dict(result.last_state)
+        conf_last = evaluate(last, proto.test.images_u8, proto.test.masks, proto.num_classes,
+                             proto.ignore_index, cfg.train.eval_batch_size, cfg.device,
+                             cfg.train.amp)
+        iou, test_miou, test_last = iou_per_class(conf), mean_iou(conf), mean_iou(conf_last)
     metrics = {
         "val_miou": result.best_miou, "best_epoch": result.best_epoch, "epochs": result.epochs,
         "test_miou": test_miou,
+        # the last epoch: chosen by no validation score (D_R picks only when training stops)
+        "test_miou_last": test_last, "val_miou_last": result.last_miou,
         "iou": None if iou is None else {n: (None if torch.isnan(v) else float(v))
                                          for n, v in zip(proto.classes.names, iou, strict=True)},
         "images": len(train_set), "wall": time.perf_counter() - start,
@@ -103,6 +112,7 @@ def save_trained(path: Path, cfg: RunConfig, proto: Protocol, model: torch.nn.Mo
     """Write a trained network with its record (data, classes, regions, metrics)."""
     extra = {**data_record(cfg, proto, images), "role": role, "seed": cfg.seed,
              "model_name": cfg.model.name,
+             "encoder_weights": getattr(model, "encoder_record", None),
              "metrics": {k: metrics[k] for k in ("val_miou", "test_miou", "epochs")}}
     return save_model(path, model, cfg.model.name, proto.num_classes,
                       {"dropout_p": cfg.model.dropout_p}, extra=extra)
@@ -136,6 +146,7 @@ def pretrain(
     its path. An interrupted pretraining continues from its last epoch with ``resume``."""
     if proto is None and not has_run(Path(out)):  # bad data fails before anything is written
         proto = load_protocol(cfg.data, progress)
+    check_encoder_weights(cfg.model.name, cfg.model.encoder_weights)  # so do missing weights
     with open_run(Path(out), cfg, "pretrain", resume, given, given_preset, ignore) as run:
         cfg = run.cfg
         done = finished_model(run)
@@ -172,11 +183,14 @@ def upper_bound(
     """Full supervision with the same recipe: all training-split images, all labels."""
     if proto is None and not has_run(Path(out)):  # bad data fails before anything is written
         proto = load_protocol(cfg.data, progress)
+    check_encoder_weights(cfg.model.name, cfg.model.encoder_weights)
     with open_run(Path(out), cfg, "upper-bound", resume, given, given_preset, ignore) as run:
         cfg = run.cfg
         results = run.store.get_meta("results")
         if results is not None and finished_model(run) is not None:
             run.write_json("results.json", results)
+            if run.store.get_meta("metrics") is not None:
+                run.write_json("metrics.json", run.store.get_meta("metrics"))
             return results
         set_threads(cfg)
         proto = proto or load_protocol(cfg.data, progress)
@@ -194,11 +208,14 @@ def upper_bound(
             "budgets": [{
                 "regions": len(everything) * proto.grid.per_image, "pixel_fraction": 1.0,
                 "miou": metrics["test_miou"], "val_miou": metrics["val_miou"],
+                "miou_last": metrics["test_miou_last"], "val_miou_last": metrics["val_miou_last"],
                 "iou": metrics["iou"], "epochs": metrics["epochs"], "wall": metrics["wall"],
             }],
             "wall_time": metrics["wall"],
         }
+        run.store.set_meta("metrics", metrics)  # with the per-epoch history, as θ0's
         run.store.set_meta("results", results)
         record_model(run, path)
+        run.write_json("metrics.json", metrics)
         run.write_json("results.json", results)
         return results

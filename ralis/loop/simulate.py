@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,12 +22,13 @@ from ralis.errors import ConfigError, first_line
 from ralis.files.atomic import atomic_write_text
 from ralis.files.safe import tensors_digest
 from ralis.loop.divergence import blame
+from ralis.loop.final import final_train, miou_on
 from ralis.loop.oracle import Oracle
 from ralis.loop.pretrain import pretrain
+from ralis.loop.regression import Comparison, warning
 from ralis.loop.rundir import Run, RunDirError, has_run, open_run
 from ralis.loop.session import set_threads, step_seed
-from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer, train_pass
-from ralis.metrics import distribution_entropy, iou_per_class, mean_iou
+from ralis.loop.train import LabelledData, make_optimizer, train_pass
 from ralis.models import check_classes, load_model
 from ralis.progress import progress_bar
 
@@ -38,6 +38,10 @@ PRETRAIN_IGNORES = ("al", "agent", "train.lr", "train.final_lr", "train.final_fr
                     "train.final_schedule", "train.final_epochs", "train.final_patience",
                     "data.regions", "data.superpixels", "data.slic_compactness")
 """Settings θ0 pretraining never reads: a θ0 is reused whatever they are."""
+BUDGET_KEYS = ("regions", "pixel_fraction", "miou", "val_miou", "miou_last", "val_miou_last",
+               "fixed_schedule", "start_miou", "start_val_miou", "val_delta", "val_noise",
+               "regressed", "iou", "class_distribution", "class_entropy", "epochs", "wall")
+"""A budget's row in results.json (runs from before 0.5 lack miou_last .. regressed)."""
 
 
 def check_budgets(cfg: RunConfig, pool_regions: float, pool_images: int) -> None:
@@ -53,12 +57,6 @@ def check_budgets(cfg: RunConfig, pool_regions: float, pool_images: int) -> None
 def crossed(budgets, before: float, after: float) -> list[int]:
     """The budgets reached by going from ``before`` to ``after`` labelled units."""
     return [b for b in budgets if before < b <= after + UNIT_TOLERANCE]
-
-
-def miou_on(model, images, proto: Protocol, cfg: RunConfig) -> tuple[float, torch.Tensor]:
-    conf = evaluate(model, images.images_u8, images.masks, proto.num_classes, proto.ignore_index,
-                    cfg.train.eval_batch_size, cfg.device, cfg.train.amp)
-    return mean_iou(conf), conf
 
 
 class Simulation:
@@ -100,6 +98,7 @@ class Simulation:
         self.step = 0
         self.wall = 0.0
         self.last_val: tuple[int, float] | None = None  # (step, D_R mIoU) of the latest eval
+        self.start_scores: dict | None = None  # θ0 on D_R (per image) and test, once
 
     # --- persistence ------------------------------------------------------------------------
     def _check_start(self, digest: str) -> None:
@@ -242,71 +241,10 @@ class Simulation:
 
     # --- budgets ------------------------------------------------------------------------------
     def final_train(self, budget: int) -> dict:
+        """The final training at ``budget`` (:func:`ralis.loop.final.final_train`), stored."""
         lr = self.cfg.train.final_lr or self.cfg.train.lr
         with blame(f"train.{'final_lr' if self.cfg.train.final_lr else 'lr'}={lr:g}"):
-            return self._final_train(budget)
-
-    def _final_train(self, budget: int) -> dict:
-        """Train a copy to convergence on the labelled regions, early-stopped on D_R; test it.
-
-        By default (the authors' recipe) the copy continues from the AL-phase model with its
-        optimiser state and lr, and keeps it unless an epoch beats its D_R mIoU.
-        ``train.final_from="start"`` restarts from θ0 with a fresh optimiser at
-        ``train.final_lr`` and keeps the best epoch of this training: θ0 was itself selected as
-        the best of many epochs on D_R, so its D_R score is an optimistic bar that a retraining
-        rarely clears even when it is better on test. ``train.final_with_start_set`` adds D_T's
-        full labels; ``train.final_schedule="cosine"`` anneals the lr to 0 over the epochs.
-        """
-        start = time.perf_counter()
-        cfg, proto = self.cfg, self.proto
-        torch.manual_seed(step_seed(cfg.seed, budget, "final-torch"))
-        generator = torch.Generator().manual_seed(step_seed(cfg.seed, budget, "final"))
-        model = copy.deepcopy(self.model)
-        lr = cfg.train.final_lr or cfg.train.lr
-        hint = f"train.{'final_lr' if cfg.train.final_lr else 'lr'}={lr:g}"
-        if cfg.train.final_from == "start":
-            model.load_state_dict(self.start_state)
-            opt = make_optimizer(model, cfg.train.final_lr or cfg.train.lr, cfg.train)
-            bar = -1.0  # no bar: the best epoch of this training
-        else:
-            opt = make_optimizer(model, cfg.train.lr, cfg.train)
-            opt.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))  # never share buffers
-            if cfg.train.final_lr is not None:
-                for group in opt.param_groups:
-                    group["lr"] = cfg.train.final_lr
-            if self.last_val is not None and self.last_val[0] == self.step:
-                bar = self.last_val[1]  # this very model was just evaluated on D_R
-            else:
-                bar = miou_on(model, proto.reward, proto, cfg)[0]
-        if cfg.train.final_schedule == "cosine":
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-                opt, max(1, cfg.train.final_epochs * cfg.train.lr_steps_per_step))
-        else:
-            sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.train.lr_gamma)
-        data, region_ids = self.final_training_set()
-        fit_cfg = replace(cfg.train, samples_per_epoch=cfg.train.final_samples_per_epoch)
-        result = fit(
-            model, opt, data, region_ids,
-            lambda m: miou_on(m, proto.reward, proto, cfg)[0], fit_cfg, cfg.train.final_epochs,
-            cfg.train.final_patience, generator, cfg.device, sched,
-            desc=f"final training @{budget}", initial_miou=bar, progress=self.progress,
-            hint=hint,
-        )
-        test_miou, conf = miou_on(model, proto.test, proto, cfg)
-        iou = iou_per_class(conf)
-        dist = self.oracle.labelled_distribution(proto.num_classes)
-        total_px = len(proto.pool) * proto.pool.images_u8.shape[-2] * proto.pool.images_u8.shape[-1]
-        row = {
-            "regions": budget, "pixel_fraction": self.pool.labelled_pixels / total_px,
-            "miou": test_miou,
-            "val_miou": result.best_miou,
-            "iou": {n: (None if torch.isnan(v) else float(v))
-                    for n, v in zip(proto.classes.names, iou, strict=True)},
-            "class_distribution": {n: float(v)
-                                   for n, v in zip(proto.classes.names, dist, strict=True)},
-            "class_entropy": distribution_entropy(dist), "epochs": result.epochs,
-            "wall": time.perf_counter() - start,
-        }
+            row = final_train(self, budget)
         self.store.add_budget(row)
         return row
 
@@ -329,7 +267,8 @@ class Simulation:
                     row = self.final_train(b)
                     done.add(b)
                     bar.write(f"  {self.strategy_name} @ {b} {'regions' if rect else 'units'}: "
-                              f"test mIoU {row['miou']:.4f} (val {row['val_miou']:.4f})")
+                              f"test mIoU {row['miou']:.4f} (last epoch {row['miou_last']:.4f}, "
+                              f"val {row['val_miou']:.4f})")
                 if self.pool.spent(total):
                     break
                 next_budget = min(b for b in budgets if b > labelled + UNIT_TOLERANCE)
@@ -347,6 +286,14 @@ class Simulation:
             if self.owns_run:
                 self.rundir.close()
 
+    def regressions(self) -> dict:
+        """``regressed`` (any budget below θ0 beyond the noise) and one warning line each."""
+        lines = [warning(f"{self.strategy_name} at {b['regions']} regions",
+                         Comparison(b["start_val_miou"], b["val_miou"], b["val_delta"],
+                                    b["val_noise"], True), self.cfg)
+                 for b in self.store.budgets() if b.get("regressed")]
+        return {"regressed": bool(lines), "warnings": lines}
+
     def write_results(self) -> dict:
         cfg = self.cfg
         results = {
@@ -356,11 +303,8 @@ class Simulation:
             "run_id": self.rundir.run_id, "classes": list(self.proto.classes.names),
             "region_kind": self.proto.regions.kind, "regions": self.proto.regions.describe(),
             "labelling": cfg.al.labelling,
-            "budgets": [
-                {k: b[k] for k in ("regions", "pixel_fraction", "miou", "val_miou", "iou",
-                                   "class_distribution", "class_entropy", "epochs", "wall")}
-                for b in self.store.budgets()
-            ],
+            "budgets": [{k: b[k] for k in BUDGET_KEYS if k in b} for b in self.store.budgets()],
+            **self.regressions(),
             "steps": self.store.steps(),
             "wall_time": self.wall + sum(b["wall"] for b in self.store.budgets()),
         }

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS steps (
     t_forward REAL, t_score REAL, t_train REAL, t_eval REAL, wall REAL);
 CREATE TABLE IF NOT EXISTS budgets (
     regions INTEGER PRIMARY KEY, pixel_fraction REAL, miou REAL, val_miou REAL,
-    iou TEXT, class_distribution TEXT, class_entropy REAL, epochs INTEGER, wall REAL);
+    iou TEXT, class_distribution TEXT, class_entropy REAL, epochs INTEGER, wall REAL,
+    extra TEXT);
 CREATE TABLE IF NOT EXISTS episodes (
     episode INTEGER PRIMARY KEY, return REAL, final_miou REAL, start_miou REAL, epsilon REAL,
     loss REAL, dqn_lr REAL, labelled INTEGER, class_entropy REAL, wall REAL,
@@ -38,6 +39,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 STORE_NAME = "run.sqlite"
+BUDGET_COLUMNS = ("regions", "pixel_fraction", "miou", "val_miou", "iou", "class_distribution",
+                  "class_entropy", "epochs", "wall")
 
 
 class RunStoreError(RalisError):
@@ -71,6 +74,8 @@ class RunStore:
             if not ok or ok[0] != "ok":
                 raise sqlite3.DatabaseError(ok[0] if ok else "integrity check failed")
             self.db.executescript(SCHEMA)
+            if "extra" not in {r[1] for r in self.db.execute("PRAGMA table_info(budgets)")}:
+                self.db.execute("ALTER TABLE budgets ADD COLUMN extra TEXT")  # before 0.5
             self._noted = False  # this process's git revision is in computed_by
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{path} is damaged ({exc}); {_recover_hint(self.root)}"
@@ -174,14 +179,18 @@ class RunStore:
         return self._rows("SELECT * FROM steps ORDER BY step")
 
     def add_budget(self, row: dict) -> None:
-        self._add_result("budgets", {k: json.dumps(v) if isinstance(v, dict | list) else v
-                                     for k, v in row.items()})
+        """One budget's row; keys beyond the table's columns go to its ``extra`` JSON."""
+        extra = {k: v for k, v in row.items() if k not in BUDGET_COLUMNS}
+        base = {k: json.dumps(v) if isinstance(v, dict | list) else v
+                for k, v in row.items() if k in BUDGET_COLUMNS}
+        self._add_result("budgets", {**base, "extra": json.dumps(extra) if extra else None})
 
     def budgets(self) -> list[dict]:
         out = self._rows("SELECT * FROM budgets ORDER BY regions")
         for d in out:
             for k in ("iou", "class_distribution"):
                 d[k] = json.loads(d[k]) if d[k] else None
+            d.update(json.loads(d.pop("extra") or "{}"))
         return out
 
     def add_episode(self, row: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ from torch import nn
 from ralis.config import TrainConfig
 from ralis.data.base import normalize
 from ralis.loop.divergence import check_loss, check_outputs, check_weights
-from ralis.metrics import confusion_matrix
+from ralis.metrics import confusion_matrix, confusion_per_unit
 from ralis.precision import autocast
 from ralis.progress import progress_bar
 from ralis.regions import Regions
@@ -126,11 +127,13 @@ def evaluate(
     batch_size: int = 16,
     device: str = "cpu",
     amp: bool = False,
+    per_image: bool = False,
 ) -> torch.Tensor:
     """Dataset-level confusion matrix ``[C, C]`` of ``model`` on full images (accumulated on
-    ``device``; one host sync at the end)."""
+    ``device``; one host sync at the end); with ``per_image``, one per image ``[n, C, C]``."""
     model.eval()
     conf = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
+    parts = []
     finite = torch.ones((), dtype=torch.bool, device=device)
     for start in range(0, images_u8.shape[0], batch_size):
         x = normalize(images_u8[start : start + batch_size]).to(device, non_blocking=True)
@@ -138,10 +141,16 @@ def evaluate(
             logits = model(x)
         finite &= torch.isfinite(logits).all()
         target = masks[start : start + batch_size].to(device, non_blocking=True)
-        conf += confusion_matrix(logits.max(1).indices, target, num_classes, ignore_index)
+        pred = logits.max(1).indices  # max: argmax over dim 1 is slow on CPU
+        if per_image:
+            ids = torch.arange(x.shape[0], device=device).view(-1, 1, 1).expand_as(target)
+            parts.append(confusion_per_unit(pred, target, ids, x.shape[0], num_classes,
+                                            ignore_index))
+        else:
+            conf += confusion_matrix(pred, target, num_classes, ignore_index)
     if not bool(finite):
         check_outputs(torch.tensor(float("nan")), "on the evaluation images")
-    return conf.cpu()
+    return torch.cat(parts).cpu() if per_image else conf.cpu()
 
 
 def one_region_per_image(region_ids: torch.Tensor, per_image: int, generator: torch.Generator
@@ -161,10 +170,16 @@ def one_region_per_image(region_ids: torch.Tensor, per_image: int, generator: to
 
 @dataclass
 class FitResult:
+    """``best_*``: the epoch chosen on the validation set (its weights are the model's after
+    :func:`fit`); ``last_*``: the last epoch trained, a rule that does not look at that set when
+    the schedule is fixed (patience >= epochs). ``last_state`` holds its weights."""
+
     best_miou: float
     best_epoch: int
     epochs: int
     history: list[dict] = field(default_factory=list)
+    last_miou: float | None = None
+    last_state: dict | None = None
 
 
 def fit(
@@ -186,7 +201,8 @@ def fit(
     checkpoint: Callable[[dict], None] | None = None,
     resume_from: dict | None = None,
 ) -> FitResult:
-    """Train to convergence with early stopping on ``validate`` (D_R mIoU); keeps the best weights.
+    """Train to convergence with early stopping on ``validate`` (D_R mIoU); keeps the best weights
+    (the last epoch's are in the result's ``last_state``).
 
     Each epoch visits every image that has labelled regions once (a crop around one of them),
     or, with ``cfg.samples_per_epoch``, draws that many such crops.
@@ -222,15 +238,17 @@ def fit(
                                                            generator)])
         if cfg.samples_per_epoch:
             items = items[: cfg.samples_per_epoch]
+        tick = time.perf_counter()
         loss = train_pass(model, optimizer, data, items, cfg, generator, device,
                           cfg.iters_per_epoch, hint)
         if scheduler is not None:
             for _ in range(cfg.lr_steps_per_step):
                 scheduler.step()
-        row = {"epoch": epoch, "loss": loss}
+        row = {"epoch": epoch, "loss": loss, "t_train": time.perf_counter() - tick}
         if epoch % cfg.val_every == 0 or epoch == max_epochs:
+            tick = time.perf_counter()
             miou = validate(model)
-            row["val_miou"] = miou
+            row["val_miou"], row["t_val"] = miou, time.perf_counter() - tick
             if miou > best:
                 best, best_epoch, bad = miou, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -250,5 +268,7 @@ def fit(
             })
         if bad >= patience:
             break
+    last_state = copy.deepcopy(model.state_dict())
+    last_miou = next((r["val_miou"] for r in reversed(history) if "val_miou" in r), None)
     model.load_state_dict(best_state)
-    return FitResult(best, best_epoch, epoch, history)
+    return FitResult(best, best_epoch, epoch, history, last_miou, last_state)

@@ -1,8 +1,10 @@
 """Segmentation networks: a registry of FPN models and checkpoint I/O.
 
 ``create_model(name, num_classes, **kwargs)`` builds one of :data:`MODELS`
-(``fpn_resnet18``, ``fpn_resnet34``, ``fpn_resnet50``, ``fpn_small``); ``save_model`` /
-``load_model`` write and read self-describing model files (safetensors, no code).
+(``fpn_resnet18``, ``fpn_resnet34``, ``fpn_resnet50``, ``fpn_small``, ``fpn_effl0``) and loads
+its encoder's start weights (``fpn_effl0``: ImageNet, from a pinned package; see
+:mod:`ralis.models.pretrained`); ``save_model`` / ``load_model`` write and read self-describing
+model files (safetensors, no code).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from torch import nn
 
 from ralis.errors import ConfigError
 from ralis.models.base import SegmentationNet
+from ralis.models.effl0 import fpn_effl0
 from ralis.models.fpn import FPNSegNet, fpn_resnet18, fpn_resnet34, fpn_resnet50
 from ralis.models.io import check_classes, check_num_classes, load_model, save_model
+from ralis.models.pretrained import load_encoder_weights
 from ralis.models.small import fpn_small
 from ralis.registry import Registry
 
@@ -24,13 +28,18 @@ MODELS.register("fpn_resnet18")(fpn_resnet18)
 MODELS.register("fpn_resnet34")(fpn_resnet34)
 MODELS.register("fpn_resnet50")(fpn_resnet50)
 MODELS.register("fpn_small")(fpn_small)
+MODELS.register("fpn_effl0")(fpn_effl0)
 
 
-def create_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
+def create_model(name: str, num_classes: int, encoder_weights: str | None = None,
+                 **kwargs: object) -> nn.Module:
     """Build the registered model ``name`` for ``num_classes`` classes.
 
     ``kwargs`` (e.g. ``dropout_p``, ``fpn_dim``, ``head_dim``) go to the model's factory. An
     unknown name or keyword raises :class:`ConfigError` listing the valid ones.
+    ``encoder_weights`` (``model.encoder_weights``): ``None`` the model's default start
+    (``fpn_effl0``: ImageNet), ``"none"`` random, ``"imagenet"``, or a weights file; their
+    provenance is kept as ``model.encoder_record`` (``None``: random start).
     """
     factory = MODELS.get(name)
     params = inspect.signature(factory).parameters
@@ -40,7 +49,16 @@ def create_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
         raise ConfigError(
             f"model {name!r} got unknown option(s) {', '.join(unknown)}; valid options: {valid}"
         )
-    return factory(num_classes=num_classes, **kwargs)
+    model = factory(num_classes=num_classes, **kwargs)
+    on_meta = any(p.is_meta for p in model.parameters())  # a skeleton: shapes, no weights
+    model.encoder_record = None if on_meta else load_encoder_weights(model, name, encoder_weights)
+    return model
+
+
+def model_from_config(model_cfg, num_classes: int) -> nn.Module:
+    """The network a :class:`ralis.config.ModelConfig` describes."""
+    return create_model(model_cfg.name, num_classes, encoder_weights=model_cfg.encoder_weights,
+                        dropout_p=model_cfg.dropout_p)
 
 
 def supports_shared_features(model: nn.Module) -> bool:
@@ -60,6 +78,7 @@ __all__ = [
     "check_num_classes",
     "create_model",
     "load_model",
+    "model_from_config",
     "save_model",
     "supports_shared_features",
 ]

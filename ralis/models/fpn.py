@@ -46,7 +46,8 @@ class FPNSegNet(SegmentationNet):
     """FPN semantic head over ``backbone``.
 
     ``backbone(images [N, 3, H, W])`` must return four maps ``(c2, c3, c4, c5)`` at strides
-    4/8/16/32 and expose their channel counts as ``backbone.out_channels``.
+    4/8/16/32 and expose their channel counts as ``backbone.out_channels``. With ``tap_norm``
+    each map passes a BatchNorm (``tap_norms``) before its lateral.
 
     Features: ``[N, 4 * head_dim, h, w]`` with ``(h, w)`` = c2's size (``ceil(H/4), ceil(W/4)``
     for the backbones here). Logits from :meth:`forward`: ``[N, num_classes, H, W]``.
@@ -59,6 +60,7 @@ class FPNSegNet(SegmentationNet):
         fpn_dim: int = 256,
         head_dim: int = 128,
         dropout_p: float = 0.5,
+        tap_norm: bool = False,
     ) -> None:
         super().__init__()
         _check_common(num_classes, dropout_p, fpn_dim, head_dim)
@@ -70,6 +72,9 @@ class FPNSegNet(SegmentationNet):
         self.fpn_dim = fpn_dim
         self.head_dim = head_dim
         self.backbone = backbone
+        # a pretrained encoder's maps differ in scale from stage to stage (EfficientNet-Lite0's
+        # by 3-9x against the small net's): BN on each tapped map before its lateral
+        self.tap_norms = nn.ModuleList(nn.BatchNorm2d(c) for c in channels) if tap_norm else None
         # laterals[i] maps c_{i+2} -> fpn_dim (index 3 is the top layer on c5).
         self.laterals = nn.ModuleList(nn.Conv2d(c, fpn_dim, kernel_size=1) for c in channels)
         self.heads = nn.ModuleList(
@@ -102,6 +107,8 @@ class FPNSegNet(SegmentationNet):
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """``images [N, 3, H, W]`` -> features ``[N, 4 * head_dim, h2, w2]`` (c2's size)."""
         c2, c3, c4, c5 = self.backbone(images)
+        if self.tap_norms is not None:
+            c2, c3, c4, c5 = (n(c) for n, c in zip(self.tap_norms, (c2, c3, c4, c5), strict=True))
         p5 = self.laterals[3](c5)
         p4 = _up(p5, c4.shape[-2:]) + self.laterals[2](c4)
         p3 = _up(p4, c3.shape[-2:]) + self.laterals[1](c3)

@@ -92,13 +92,13 @@ def load_model(
     name, num_classes, kwargs = _model_section(record, path)
     try:
         with torch.device("meta"):  # shapes first, without allocating what a record claims
-            skeleton = create_model(name, num_classes, **kwargs)
+            skeleton = create_model(name, num_classes, encoder_weights="none", **kwargs)
     except ConfigError as exc:
         raise ConfigError(f"model file {path}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise FileFormatError(f"{path}: its network options are invalid ({exc})") from None
     state = weights_for(tree, skeleton, path, f"network {name!r}")
-    model = create_model(name, num_classes, **kwargs)
+    model = create_model(name, num_classes, encoder_weights="none", **kwargs)  # from the file
     model.load_state_dict(state, strict=True)
     model.eval()
     if (map_location is not None and not callable(map_location)

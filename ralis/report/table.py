@@ -43,12 +43,12 @@ from ralis.errors import RalisError
 
 COLUMNS: list[str] = [
     "strategy", "seed", "regions", "pixel_fraction", "region_kind", "miou", "val_miou",
-    "class_entropy", "wall_time", "preset", "dataset", "dataset_name", "git_revision", "config",
+    "miou_last", "regressed", "class_entropy", "wall_time", "preset", "dataset", "dataset_name", "git_revision", "config",
     "run_dir",
 ]
 """Base column order; ``iou_<class>`` then ``share_<class>`` columns follow, one per class."""
 
-INT_COLUMNS = frozenset({"seed", "regions"})
+INT_COLUMNS = frozenset({"seed", "regions", "regressed"})
 STR_COLUMNS = frozenset({
     "strategy", "region_kind", "preset", "dataset", "dataset_name", "git_revision", "config",
     "run_dir",
@@ -116,13 +116,14 @@ def rows_from_run(run_dir: Path, base: Path | None = None) -> list[dict[str, Any
         iou = budget.get("iou") or {}
         share = budget.get("class_distribution") or {}
         row: dict[str, Any] = {
-            "strategy": res.get("strategy"), "seed": res.get("seed"),
+            "strategy": res.get("strategy"), "seed": res.get("seed"), "region_kind": kind,
             "regions": budget.get("regions"), "pixel_fraction": budget.get("pixel_fraction"),
-            "region_kind": kind, "miou": budget.get("miou"), "val_miou": budget.get("val_miou"),
-            "class_entropy": budget.get("class_entropy"), "wall_time": res.get("wall_time"),
-            "preset": res.get("preset"), "dataset": res.get("dataset"),
+            "miou": budget.get("miou"), "val_miou": budget.get("val_miou"),
+            "miou_last": budget.get("miou_last"), "class_entropy": budget.get("class_entropy"),
+            "regressed": None if "regressed" not in budget else int(bool(budget["regressed"])),
+            "wall_time": res.get("wall_time"), "preset": res.get("preset"),
+            "git_revision": res.get("git_revision"), "dataset": res.get("dataset"),
             "dataset_name": res.get("dataset_name") or res.get("dataset"),
-            "git_revision": res.get("git_revision"),
             "config": _display_path(run_dir / "config.json", base),
             "run_dir": _display_path(run_dir, base),
         }
@@ -158,9 +159,9 @@ def rows_from_theta0(pretrain_dir: Path, base: Path | None = None) -> list[dict[
     row: dict[str, Any] = {
         "strategy": THETA0, "seed": cfg.get("seed"), "regions": 0, "pixel_fraction": 0.0,
         "region_kind": data.get("regions") or RECT, "miou": metrics.get("test_miou"),
-        "val_miou": metrics.get("val_miou"),
-        "class_entropy": None, "wall_time": metrics.get("wall"), "preset": cfg.get("preset"),
-        "dataset": data.get("dataset"),
+        "val_miou": metrics.get("val_miou"), "miou_last": metrics.get("test_miou_last"),
+        "regressed": None, "class_entropy": None, "wall_time": metrics.get("wall"),
+        "preset": cfg.get("preset"), "dataset": data.get("dataset"),
         "dataset_name": metrics.get("dataset_name") or data.get("dataset"),
         "git_revision": metrics.get("git_revision") or command.get("git_revision"),
         "config": _display_path(pretrain_dir / "config.json", base),

@@ -54,7 +54,8 @@ def _n_params(model: nn.Module) -> int:
 
 
 def test_registry_names() -> None:
-    assert MODELS.names() == ["fpn_resnet18", "fpn_resnet34", "fpn_resnet50", "fpn_small"]
+    assert MODELS.names() == ["fpn_effl0", "fpn_resnet18", "fpn_resnet34", "fpn_resnet50",
+                             "fpn_small"]
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -161,6 +162,8 @@ def test_parameter_counts() -> None:
     assert 25e6 <= counts["fpn_resnet50"] <= 30e6
     assert 10e6 <= counts["fpn_resnet18"] < counts["fpn_resnet34"] < counts["fpn_resnet50"]
     assert 0.3e6 <= counts["fpn_small"] <= 1e6
+    # EfficientNet-Lite0 without its classifier head (1280-d conv, fc): 2.96 M
+    assert _n_params(_model("fpn_effl0").backbone) == 2_958_848
 
 
 def test_resnet_layout() -> None:

@@ -49,7 +49,7 @@ def make_rows() -> list[dict]:
                 row = {
                     "strategy": strategy, "seed": seed, "regions": regions,
                     "pixel_fraction": regions / 10000, "region_kind": "rect", "miou": miou,
-                    "val_miou": miou + 0.01,
+                    "val_miou": miou + 0.01, "miou_last": miou - 0.01, "regressed": 0,
                     "class_entropy": 1.0 if strategy == "entropy" else 1.09, "wall_time": 12.5,
                     "preset": "synthetic-tiny", "dataset": "synthetic",
                     "dataset_name": "synthetic", "git_revision": "0123abc",
@@ -62,7 +62,8 @@ def make_rows() -> list[dict]:
     full = {
         "strategy": "full", "seed": 0, "regions": 5000, "pixel_fraction": 1.0,
         "region_kind": "rect", "miou": 0.80,
-        "val_miou": 0.81, "class_entropy": None, "wall_time": 30.0, "preset": "synthetic-tiny",
+        "val_miou": 0.81, "miou_last": 0.8, "regressed": None, "class_entropy": None,
+        "wall_time": 30.0, "preset": "synthetic-tiny",
         "dataset": "synthetic", "dataset_name": "synthetic", "git_revision": "0123abc",
         "config": "runs/full/config.json",
         "run_dir": "runs/full",
@@ -147,6 +148,7 @@ def test_csv_round_trip_types(tmp_path):
     assert isinstance(first["miou"], float) and isinstance(first["iou_road"], float)
     assert isinstance(first["git_revision"], str) and first["git_revision"] == "0123abc"
     assert full["share_road"] is None and full["class_entropy"] is None
+    assert first["regressed"] == 0 and isinstance(first["regressed"], int)
     with pytest.raises(RalisError):
         read_csv(tmp_path / "missing.csv")
 
