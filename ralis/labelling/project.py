@@ -33,15 +33,17 @@ from ralis.data.cache import LazyTensor
 from ralis.data.description import load_description, parse_classes
 from ralis.errors import ConfigError, DataError
 from ralis.files.atomic import atomic_write_text
+from ralis.files.folders import lock_dir, unlock_dir
 from ralis.labelling.formats.base import ImageInfo, ImportContext, RequestBox
 from ralis.labelling.geometry import NativeMap, region_boxes
 from ralis.labelling.images import ImageCache, cache_path
 from ralis.labelling.ledger import LEDGER_NAME, Ledger, LedgerError
-from ralis.loop.rundir import lock_dir, prepare_dir, unlock_dir
+from ralis.loop.rundir import prepare_dir
 from ralis.progress import progress_bar
 from ralis.regions import RegionGrid, scaled_region_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+PROJECT = "labelling project"  # how the lock's errors name the folder
 MODELS_DIR = "models"
 ROUNDS_DIR = "rounds"
 
@@ -134,7 +136,7 @@ class Project:
         if not (self.root / LEDGER_NAME).is_file():
             raise LedgerError(f"{self.root} is not a labelling project ({LEDGER_NAME} is "
                               "missing); create one with `ralis label init`")
-        lock_dir(self.root, command)
+        lock_dir(self.root, command, PROJECT, None)
         try:
             self.ledger = Ledger(self.root)
             stored = self.ledger.get_meta("settings")
@@ -266,7 +268,7 @@ def init_project(root: Path, images_dir: Path, classes_file: Path, cfg: RunConfi
     if root.exists() and any(root.iterdir()) and not (root / LEDGER_NAME).is_file():
         raise ConfigError(f"{root} exists and is not a labelling project; choose a new folder")
     prepare_dir(root)
-    lock_dir(root, "label init")
+    lock_dir(root, "label init", PROJECT, None)
     try:
         ledger = Ledger(root, create=True)
         try:
