@@ -157,6 +157,11 @@ def apply_labels(project: Project, labels: list[ImageLabels], source: str, diges
         report["dropped_pixels"] += int(((canvas != ignore) & ~inside).sum())
         report["conflict_pixels"] += int(item.conflicts)
     report["regions"] = len(writes)
+    if not writes and not report["unchanged"]:
+        raise LabelFileError(
+            f"{source} labels none of the requested regions ({report['dropped_pixels']} labelled "
+            f"pixels lie outside them): is it the export of another project, or was it exported "
+            "before anyone labelled? Nothing was imported")
     with ledger.transaction() as db:
         if new_requests:
             if not ledger.scalar("SELECT 1 FROM rounds WHERE round = 0"):

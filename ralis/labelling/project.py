@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -146,6 +147,11 @@ class Project:
                 raise LedgerError(f"{self.root}: `ralis label init` did not finish; rerun it "
                                   "with the same arguments")
             self.settings = ProjectSettings.from_json(stored)
+            self.project_id = self.ledger.get_meta("project_id")
+            if self.project_id is None:  # a project from before ids: it gets one now
+                self.project_id = uuid.uuid4().hex
+                with self.ledger.transaction() as db:
+                    self.ledger.set_meta(db, "project_id", self.project_id)
         except BaseException:
             unlock_dir(self.root)
             raise
@@ -202,7 +208,8 @@ class Project:
         return NativeMap.of((r["height"], r["width"]), self.settings.working)
 
     def import_context(self) -> ImportContext:
-        return ImportContext(self.classes, self.infos)
+        return ImportContext(self.classes, self.infos, self.settings.name, self.project_id,
+                             self.ledger.last_round())
 
     def boxes(self, region_ids: list[int]) -> list[RequestBox]:
         """Native boxes of regions (in the given order)."""
@@ -280,6 +287,7 @@ def init_project(root: Path, images_dir: Path, classes_file: Path, cfg: RunConfi
                                                     in enumerate(files)])
                     ledger.set_meta(db, "settings", settings.to_json())
                     ledger.set_meta(db, "created", now())
+                    ledger.set_meta(db, "project_id", uuid.uuid4().hex)
                 elif stored != json.loads(json.dumps(settings.to_json())):
                     raise ConfigError(f"{root} is already a project with other settings; use the "
                                       "other `ralis label` commands on it, or choose a new folder")

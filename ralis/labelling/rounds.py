@@ -186,7 +186,7 @@ def _export(project: Project, round_: int, fmt: str, image_root_url: str | None,
     version = ledger.rows("SELECT * FROM models WHERE version = ?", (row["model_version"],))[0]
     images = {b.image: project.infos[b.image] for b in boxes}
     ctx = ExportContext(project.settings.name, round_, project.classes, images, boxes, out_dir,
-                        image_root_url, _prediction(project, version))
+                        image_root_url, _prediction(project, version), project.project_id)
     written = [write_requests_csv(ctx)]
     written += [p for p in exporter.export_requests(ctx) if p not in written]
     written.append(write_preview(project, boxes, out_dir / "preview.png"))
