@@ -104,4 +104,4 @@ def ledger_rows(root):
 
     with open_project(root, "test") as p:
         return {t: p.ledger.rows(f"SELECT * FROM {t}") for t in ("imports", "labels", "requests",
-                                                                 "rounds")}
+                                                                 "repeats", "rounds")}
