@@ -73,7 +73,7 @@ def test_crafted_files_are_refused(tmp_path):
         load_file(edited, "model")
     # truncated
     bad.write_bytes(good.read_bytes()[:-5])
-    with pytest.raises(FileFormatError, match="damaged"):
+    with pytest.raises(FileFormatError, match="truncated: its header announces"):
         load_file(bad, "model")
     bad.write_bytes(good.read_bytes()[:20])
     with pytest.raises(FileFormatError, match="truncated"):
