@@ -8,7 +8,8 @@ import torch
 
 from ralis.acquisition.base import STRATEGIES, StepContext, pick_per_pool
 from ralis.errors import ConfigError
-from ralis.rl.dqn import greedy_actions
+from ralis.files.header import FileFormatError
+from ralis.rl.dqn import pool_q_values
 from ralis.rl.observe import FeatureSpec, observe_pools, observe_state
 from ralis.rl.policy import load_policy
 
@@ -57,6 +58,11 @@ class RalisStrategy:
         feats = observe_pools(ctx.model, pools, ctx.images_u8, ctx.regions, labelled_dist,
                               self.spec, ctx.batch_size, ctx.device, ctx.timer)
         with ctx.timer("score"):
-            actions = greedy_actions(self.qnet, feats.to(ctx.device), state.to(ctx.device))
-            scores = torch.nn.functional.one_hot(actions, pools.shape[1])
+            q = pool_q_values(self.qnet, feats.to(ctx.device), state.to(ctx.device))
+            if not bool(torch.isfinite(q).all()):  # finite weights can still overflow
+                raise FileFormatError(
+                    f"policy {self.path} gives NaN or infinite Q-values on this run's regions: "
+                    "its weights are finite but too large (the file is damaged or crafted, or "
+                    "its training diverged); use another policy")
+            scores = torch.nn.functional.one_hot(q.argmax(dim=1).cpu(), pools.shape[1])
             return pick_per_pool(pools, scores)
