@@ -355,8 +355,9 @@ def benchmark(
         "--jobs", help="local: worker processes (default: the CPU count); ray: most cells at "
         "once (default: all that are ready).")] = None,
     threads_per_job: Annotated[int | None, typer.Option(
-        "--threads-per-job", help="Torch threads of each cell, and its Ray CPUs (default: "
-        "local CPU count / --jobs; ray 1; sequential the preset's).")] = None,
+        "--threads-per-job", help="Torch threads of each cell, and its Ray CPUs (default: the "
+        "config's threads, else 1, in every executor: a cell's numbers do not depend on where "
+        "it runs).")] = None,
     address: Annotated[str | None, typer.Option(
         "--address", help="ray: the cluster to join, e.g. auto or HOST:6379 (default: a Ray "
         "started on this machine).")] = None,
