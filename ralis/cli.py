@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ralis.config import PRESETS, RunConfig, apply_overrides, get_preset, validate
-from ralis.errors import RalisError
+from ralis.errors import RalisError, disk_full
 from ralis.labelling.cli import label_app
 
 app = typer.Typer(
@@ -505,6 +506,12 @@ def main() -> None:
         app()  # click handles usage errors itself (usage line, exit 2)
     except RalisError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (OSError, sqlite3.Error) as exc:
+        full = disk_full(exc)
+        if full is None:
+            raise
+        print(f"error: {full}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         _interrupted()

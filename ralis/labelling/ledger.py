@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ralis.errors import RalisError
+from ralis.errors import RalisError, disk_full, full_disk_reported
 
 LEDGER_NAME = "project.sqlite"
 
@@ -97,6 +97,8 @@ class Ledger:
                 raise sqlite3.DatabaseError(ok[0] if ok else "integrity check failed")
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
+            if disk_full(exc, self.root) is not None:  # not damaged: no room to open it
+                raise disk_full(exc, self.root) from None
             raise LedgerError(f"{path} is damaged ({exc}); restore it from a backup") from None
 
     def close(self) -> None:
@@ -105,13 +107,14 @@ class Ledger:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic change: everything inside is committed together or not at all."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with full_disk_reported(self.root):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # --- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str, default: Any = None) -> Any:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ralis.config import RunConfig
-from ralis.errors import ConfigError, RalisError, first_line
+from ralis.errors import ConfigError, as_user_error, first_line
 
 EXECUTORS: tuple[str, ...] = ("sequential", "local", "ray")
 DEFAULT_RETRIES = 3  # Ray's own default for tasks whose worker died
@@ -85,10 +85,10 @@ def _say(line: str) -> None:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for a failed cell: a ralis error's message, else the type and first line."""
-    if isinstance(exc, RalisError):
-        return first_line(exc)
-    return f"{type(exc).__name__}: {first_line(exc)}"
+    """One line for a failed cell: a ralis error's (or a full disk's) message, else the type and
+    first line."""
+    user = as_user_error(exc)
+    return first_line(user) if user is not None else f"{type(exc).__name__}: {first_line(exc)}"
 
 
 @dataclass(eq=False)
@@ -154,7 +154,7 @@ class SequentialExecutor(Executor):
             self.fn(task.cell, progress=self.progress, proto=self.proto)
         except Exception as exc:  # KeyboardInterrupt stops the grid, as always
             task.error = describe(exc)
-            if not isinstance(exc, RalisError):
+            if as_user_error(exc) is None:
                 task.detail = "".join(traceback.format_exception(exc))
         return [task]
 
@@ -222,7 +222,7 @@ class LocalExecutor(Executor):
                                   "memory, or it could not start)")
                 elif exc is not None:
                     task.error = describe(exc)
-                    if not isinstance(exc, RalisError):
+                    if as_user_error(exc) is None:
                         task.detail = str(exc.__cause__ or "") or None  # the worker's traceback
                 finished.append(task)
             if finished:
@@ -347,7 +347,7 @@ class RayExecutor(Executor):
             except ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
                 task.error = describe(cause) if cause is not None else describe(exc)
-                if not isinstance(cause, RalisError):
+                if cause is None or as_user_error(cause) is None:
                     task.detail = str(exc)
             except ray.exceptions.RayError as exc:  # the worker died more than max_retries
                 task.error = f"Ray gave up on it: {describe(exc)}"

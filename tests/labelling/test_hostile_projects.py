@@ -1,5 +1,6 @@
 """A labelling project copied between people: a linked ``.lock``, round folder or PNG answer is
-refused with one line and nothing outside is written; a busy project says how to go on."""
+refused with one line and nothing outside is written; a busy project says how to go on; a full
+disk is one line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ralis.labelling.annotator import answer_round
 from ralis.labelling.project import open_project
 from tests.labelling.conftest import ledger_rows
 from tests.labelling.test_label_cli import one_line_error
+from tests.test_disk_full import assert_disk_full_line, on_small_disk
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,3 +76,11 @@ def test_a_busy_project_says_how_to_go_on(project):
         proc.wait()
     assert out.returncode == 2 and "in use by process" in out.stderr, out.stderr
     assert "--out" not in out.stderr and "label train" in out.stderr
+
+
+def test_label_init_on_a_full_disk(tmp_path, tiny_project_inputs):
+    images, classes, theta0, _ = tiny_project_inputs
+    disk = tmp_path / "disk"
+    assert_disk_full_line(on_small_disk(
+        disk, 64, "label", "init", str(disk / "proj"), "--images", str(images), "--classes",
+        str(classes), "--model", str(theta0), "--preset", "synthetic-tiny", "--quiet"))
