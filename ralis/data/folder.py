@@ -85,6 +85,7 @@ from ralis.data.camvid import read_rgb
 from ralis.data.description import FolderSpec, find_description, parse_description
 from ralis.data.layout import sample_names, split_pairs
 from ralis.data.masks import UnknownColors, UnknownColorsError, decode_mask
+from ralis.data.palettes import PaletteColors
 from ralis.data.resize import cut_tile, tile_grid
 from ralis.errors import ConfigError, DataError
 from ralis.progress import progress_bar
@@ -102,6 +103,8 @@ class FolderDataset(SegmentationDataset):
         cache: keep decoded samples in memory.
         strict_colors: override the description's ``strict_colors`` (``ralis data check`` reads
             with ``False`` and reports :attr:`unknown_colors` instead of failing).
+        palettes: the palette colours seen so far (``mask_format: palette``), shared by the
+            splits of one dataset: an index drawn in another colour than before is an error.
     """
 
     def __init__(
@@ -111,8 +114,10 @@ class FolderDataset(SegmentationDataset):
         resolution: tuple[int, int] | None = None,
         cache: bool = True,
         strict_colors: bool | None = None,
+        palettes: PaletteColors | None = None,
     ) -> None:
         self.spec = parse_description(find_description(root))
+        self.palettes = palettes if palettes is not None else PaletteColors()
         if split not in self.spec.splits:
             raise ConfigError(
                 f"unknown split {split!r} in {self.spec.path}; valid splits: "
@@ -165,9 +170,9 @@ class FolderDataset(SegmentationDataset):
     def _decode(self, pair: int) -> np.ndarray:
         mask_path = self.pairs[pair][1]
         if not self.strict:
-            return decode_mask(mask_path, self.mask_spec, self.unknown_colors)
+            return decode_mask(mask_path, self.mask_spec, self.unknown_colors, self.palettes)
         try:
-            return decode_mask(mask_path, self.mask_spec)
+            return decode_mask(mask_path, self.mask_spec, palettes=self.palettes)
         except UnknownColorsError:
             raise DataError(self._scan_colors()) from None
 

@@ -31,6 +31,7 @@ from ralis.data.cache import (
     mask_dtype,
     take_rows,
 )
+from ralis.data.palettes import PaletteColors
 from ralis.data.sanity import label_stats, missing_problem, overlap_problems, void_problem
 from ralis.data.splits import Splits, make_splits, per_image_counts
 from ralis.errors import DataError
@@ -155,9 +156,10 @@ def load_images(ds: SegmentationDataset, desc: str, progress: bool = True,
 
 def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
     """Read the three splits, check sizes and labels, cut the region grid, draw D_S / D_T / D_V."""
-    train_ds = dataset_for(cfg, cfg.train_split)
-    reward_ds = dataset_for(cfg, cfg.reward_split)
-    test_ds = dataset_for(cfg, cfg.test_split)
+    shared = {"palettes": PaletteColors()} if cfg.dataset == "folder" else {}  # across splits
+    train_ds = dataset_for(cfg, cfg.train_split, **shared)
+    reward_ds = dataset_for(cfg, cfg.reward_split, **shared)
+    test_ds = dataset_for(cfg, cfg.test_split, **shared)
     keys = {role: [ds.sample_key(i) for i in range(len(ds))]
             for role, ds in (("train", train_ds), ("reward", reward_ds), ("test", test_ds))}
     for problem, accepted in overlap_problems(cfg, keys):
