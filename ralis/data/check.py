@@ -17,6 +17,7 @@ from typing import Any
 from ralis.config import DataConfig
 from ralis.data import dataset_classes
 from ralis.data.base import ClassInfo, SegmentationDataset, image_size
+from ralis.data.orphans import orphan_warning
 from ralis.data.palettes import PaletteColors
 from ralis.data.protocol import dataset_for
 from ralis.data.sanity import (
@@ -99,6 +100,9 @@ def check_split(
     entry["images"] = len(pairs) if pairs is not None else len(ds)
     entry["samples"] = len(ds)
     spec = getattr(ds, "spec", None)
+    orphans = orphan_warning(spec, split, where) if spec is not None else None
+    if orphans:
+        entry["warnings"].append(orphans)
     if spec is not None and spec.splits[split].carved:
         rule = spec.splits[split]
         entry["carved"] = {"from": rule.source, "fraction": rule.fraction,

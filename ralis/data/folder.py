@@ -55,11 +55,13 @@ Fields:
     exactly so (no ``{stem.x}``, ``{stem[0]}``, ``{stem:...}``; ``{{``/``}}`` are literal braces).
     Every image needs its own mask: two images that give one mask path (within a split or across
     splits) are an error. ``from: train`` with ``images: GLOB`` moves train's images that match into
-    this split; with ``fraction: 0.2`` (and ``seed``, default 0) it moves ``round(0.2 * N)`` (at
-    least 1) of train's ``N`` images, drawn with ``seed`` from those still left. Glob carves are
-    applied before fraction carves, and fraction carves in the order of their split names, so the
-    order of the splits in the file does not matter (:func:`ralis.data.layout.carved_images`).
-    Carved images leave the source split and keep its masks.
+    this split; with ``fraction: 0.2`` (and ``seed``, default 0) it moves about 20% (at least 1)
+    of the images still left, each chosen by a hash of the seed, the split's name and its own
+    path, so an image that appears or disappears moves no other image. Glob carves are applied
+    before fraction carves, and fraction carves in the order of their split names, so the order
+    of the splits in the file does not matter (:func:`ralis.data.layout.carved_images`). Carved
+    images leave the source split and keep its masks. A mask whose image is missing is reported
+    (:mod:`ralis.data.orphans`).
 ``resolution``
     Optional ``[H, W]`` (sides up to 16384) every sample is brought to when the reader gets no
     ``resolution`` argument. The command line (:func:`ralis.cli.resolve_options`) copies it into
