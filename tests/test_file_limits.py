@@ -17,6 +17,7 @@ import torch
 
 from ralis.files.safe import FileFormatError, load_file, read_header, save_file
 from ralis.models import create_model, load_model, save_model
+from tests.cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,14 +50,16 @@ def set_dtype(path: Path, dtype: str, shape: list[int]) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["F4", "F6_E2M3", "F8_E8M0", "F8_E4M3", "U16", "C64"])
-def test_a_dtype_ralis_never_writes_is_refused_from_the_header(tmp_path, dtype):
+def test_a_dtype_ralis_never_writes_is_refused_from_the_header(tmp_path, dtype, monkeypatch,
+                                                               capsys):
     path = tmp_path / "m.safetensors"
     save_file(path, {"w": torch.arange(4.0)}, "model", {})
     set_dtype(path, dtype, [16])
     for read in (lambda: load_file(path, "model"), lambda: read_header(path)):
         with pytest.raises(FileFormatError, match=f"dtype {dtype}, which ralis never writes"):
             read()
-    assert f"dtype {dtype}" in one_line(ralis("inspect", str(path)))
+    code, _, err = run_cli(monkeypatch, capsys, "inspect", str(path))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and f"dtype {dtype}" in err
 
 
 def test_every_dtype_ralis_writes_loads(tmp_path):
@@ -83,15 +86,15 @@ def test_inspect_on_a_fifo_answers_at_once(tmp_path):
     assert "is not a regular file" in one_line(ralis("inspect", str(fifo), timeout=60))
 
 
-@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
-def test_a_device_as_a_model_file_is_refused_without_reading_it(tmp_path, device):
-    out = ralis("simulate", "--strategy", "random", "--budgets", "8", "--pretrained", device,
-                "--out", str(tmp_path / "run"), "--quiet", timeout=300)
+def test_a_device_as_a_model_file_is_refused_without_reading_it(tmp_path):
+    out = ralis("simulate", "--strategy", "random", "--budgets", "8", "--pretrained",
+                "/dev/zero", "--out", str(tmp_path / "run"), "--quiet", timeout=300)
     assert "is not a regular file" in one_line(out)
 
 
-def test_inspect_on_a_csv_says_what_it_is(tmp_path):
+def test_inspect_on_a_csv_says_what_it_is(tmp_path, monkeypatch, capsys):
     csv = tmp_path / "results.csv"
     csv.write_text("strategy,seed,regions,miou\nrandom,0,8,0.25\n")
-    line = one_line(ralis("inspect", str(csv)))
-    assert "is not a ralis safetensors file" in line and "larger than" not in line
+    code, _, err = run_cli(monkeypatch, capsys, "inspect", str(csv))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "is not a ralis safetensors file" in err and "larger than" not in err
