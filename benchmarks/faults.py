@@ -9,15 +9,19 @@ never a different number with exit 0 (a "wrong result"), never a traceback.
 * corruptions: every file of a finished and of an interrupted run directory (simulate, its θ0,
   an agent, a benchmark cell) deleted, and truncated to half its size, then the command again;
 * concurrent: two or three processes on one directory at once (simulate resumes, two
-  benchmarks on one grid, agent resumes), then once more alone to finish.
+  benchmarks on one grid, agent resumes), then once more alone to finish;
+* hostile: links in copied run directories and projects, files with huge weights, another
+  project's exports, dtypes ralis never writes, FIFOs and devices, a full disk
+  (``benchmarks/faults_hostile.py``): each must be a one-line error that writes nothing outside.
 
 Usage::
 
-    python benchmarks/faults.py --out docs/results/faults           # about 10 minutes, 2 cores
+    python benchmarks/faults.py --out docs/results/faults           # about 15 minutes, 2 cores
+    python benchmarks/faults.py --only hostile --out /tmp/hostile    # the hostile cases only
 
 Writes ``faults.json`` (every case: what was done, exit codes, the outcome) and ``faults.md``
 into ``--out``; the last line printed is
-``faults: <N> kills, <M> corruptions, <K> concurrent, <W> wrong results``.
+``faults: <N> kills, <M> corruptions, <K> concurrent, <H> hostile, <W> wrong results``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from faults_hostile import GROUPS, hostile_cases  # noqa: E402
 
 from ralis.files.atomic import atomic_write_text  # noqa: E402
 from ralis.loop.session import git_revision  # noqa: E402
@@ -204,7 +210,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/results/faults"))
     ap.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     ap.add_argument("--kills", type=int, default=12)
+    ap.add_argument("--only", nargs="+", choices=("kills", "corruptions", "concurrent",
+                                                  "hostile", *GROUPS),
+                    help="run only these scenarios (hostile, or some of its groups)")
     args = ap.parse_args()
+    only = set(args.only or ("kills", "corruptions", "concurrent", "hostile"))
     rng = random.Random(args.seed)
     start_time = time.time()
     work = Path(tempfile.mkdtemp(prefix="ralis-faults-"))
@@ -221,11 +231,11 @@ def main() -> None:
         print(f"reference {kind}: {seconds[kind]:.1f} s", flush=True)
     cases: list[dict] = []
     kinds = list(KINDS)
-    for i in range(args.kills):
+    for i in range(args.kills if "kills" in only else 0):
         kind = kinds[i % len(kinds)]
         cases.append(kill_case(kind, work, refs[kind], rng, seconds[kind]))
         print(f"kill {i + 1}/{args.kills} {kind}: {cases[-1]['outcome']}", flush=True)
-    for kind in KINDS:
+    for kind in KINDS if "corruptions" in only else ():
         select = None
         if kind == "benchmark":  # one cell, θ0 and the table stand for the rest
             def select(rel: Path) -> bool:
@@ -235,23 +245,28 @@ def main() -> None:
         cases += corruption_cases(kind, cut, work, refs[kind], "interrupted", select)
         done = [c for c in cases if c["scenario"] == "corruption" and c["kind"] == kind]
         print(f"corruptions {kind}: {len(done)} cases", flush=True)
-    for kind, n in (("simulate", 2), ("simulate", 3), ("benchmark", 2), ("train-agent", 2)):
+    races = (("simulate", 2), ("simulate", 3), ("benchmark", 2), ("train-agent", 2))
+    for kind, n in races if "concurrent" in only else ():
         cases.append(concurrent_case(kind, work, refs[kind], n))
         print(f"concurrent {kind} x{n}: {cases[-1]['outcome']} {cases[-1]['per_process']}",
               flush=True)
+    groups = GROUPS if "hostile" in only else tuple(g for g in GROUPS if g in only)
+    cases += hostile_cases(work, finished, SIMULATE, BENCH, groups,
+                           lambda line: print(line, flush=True))
     shutil.rmtree(work, ignore_errors=True)
 
     def count(scenario: str) -> int:
         return sum(c["scenario"] == scenario for c in cases)
 
-    bad = [c for c in cases if c["outcome"] not in ("identical", "error")]
+    bad = [c for c in cases if c["outcome"] not in ("identical", "error", "skipped")]
     summary = {
         "command": "python benchmarks/faults.py " + " ".join(sys.argv[1:]),
         "git_revision": git_revision(), "seed": args.seed,
         "settings": {k: v for k, v in KINDS.items()}, "preset": "synthetic-tiny",
         "reference_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "kills": count("kill"), "corruptions": count("corruption"),
-        "concurrent": count("concurrent"), "wrong_results": len(bad),
+        "concurrent": count("concurrent"), "hostile": count("hostile"),
+        "wrong_results": len(bad),
         "outcomes": {o: sum(c["outcome"] == o for c in cases)
                      for o in sorted({c["outcome"] for c in cases})},
         "wall_s": round(time.time() - start_time), "cases": cases,
@@ -259,9 +274,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json.dumps(summary, indent=2) + "\n", args.out / "faults.json")
     atomic_write_text(markdown(summary), args.out / "faults.md")
-    line = (f"faults: {summary['kills']} kills, {summary['corruptions']} corruptions, "
-            f"{summary['concurrent']} concurrent, {summary['wrong_results']} wrong results")
-    print(line)
+    print(result_line(summary))
+
+
+def result_line(s: dict) -> str:
+    return (f"faults: {s['kills']} kills, {s['corruptions']} corruptions, {s['concurrent']} "
+            f"concurrent, {s['hostile']} hostile, {s['wrong_results']} wrong results")
 
 
 def markdown(s: dict) -> str:
@@ -271,8 +289,10 @@ def markdown(s: dict) -> str:
         f"{s['wall_s']} s wall.", "",
         "Each case ends in one of: **identical** (exit 0, the same numbers as an uninterrupted "
         "run), **error** (exit 2 with one line saying what is wrong and how to recover), "
-        "**wrong** (exit 0 with other numbers) or **crash** (a traceback). Only the first two "
-        "are acceptable.", "",
+        "**wrong** (exit 0 with other numbers; for a hostile input: accepted, another error, a "
+        "hang or a write outside ralis's folders) or **crash** (a traceback). Only the first two "
+        "are acceptable (and **skipped**, a full disk where no small file system can be made).",
+        "",
         f"Outcomes: {', '.join(f'{k} {v}' for k, v in s['outcomes'].items())}.", "",
         "| scenario | run | what | outcome | detail |", "|---|---|---|---|---|",
     ]
@@ -284,13 +304,14 @@ def markdown(s: dict) -> str:
         elif c["scenario"] == "corruption":
             what = f"{c['action']} `{c['file']}` ({c['state']})"
             detail = c.get("stderr", "")
+        elif c["scenario"] == "hostile":
+            what, detail = c["what"], c.get("stderr", "")
         else:
             what = f"{c['processes']} processes at once"
             detail = ", ".join(c["per_process"])
         detail = detail.replace("|", "\\|")
         lines.append(f"| {c['scenario']} | {c['kind']} | {what} | {c['outcome']} | {detail} |")
-    lines += ["", f"faults: {s['kills']} kills, {s['corruptions']} corruptions, "
-              f"{s['concurrent']} concurrent, {s['wrong_results']} wrong results", ""]
+    lines += ["", result_line(s), ""]
     return "\n".join(lines)
 
 

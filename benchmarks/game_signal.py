@@ -174,8 +174,10 @@ def summarize(cells: dict, seeds: list[int]) -> dict:
         for p in POLICIES:
             out["mean"][f"{role}:{p}"] = statistics.fmean(final(p, s, role) for s in seeds)
     probes = [c for c in cells.values() if c["kind"] == "probe"]
+    pairs = [("reward", "selection"), ("reward", "test"), ("selection", "test")]
     for at in (1, 10):
         sig, noise, rho = [], [], {r: [] for r in ROLES}
+        cross = {f"{a}~{b}": [] for a, b in pairs}
         for c in (c for c in probes if c["step"] == at):
             table = c["rewards"]
             means = [statistics.fmean(t["reward"] for t in row) for row in table]
@@ -187,13 +189,20 @@ def summarize(cells: dict, seeds: list[int]) -> dict:
                 held = [statistics.fmean(t[r] for t in row) for row in table]
                 if np.std(held) > 0 and np.std(means) > 0:
                     rho[r].append(float(spearmanr(means, held).statistic))
+            for a, b in pairs:
+                va = [statistics.fmean(t[a] for t in row) for row in table]
+                vb = [statistics.fmean(t[b] for t in row) for row in table]
+                if np.std(va) > 0 and np.std(vb) > 0:
+                    cross[f"{a}~{b}"].append(float(spearmanr(va, vb).statistic))
         s = statistics.fmean(sig) if sig else float("nan")
         n = statistics.fmean(noise) if noise else float("nan")
         out[f"step{at}"] = {"signal_sd": s, "noise_sd": n,
                             "snr": (math.inf if n == 0 else s / n) if noise else None,
                             "states": len(sig),
                             "rank_corr": {r: (statistics.fmean(v) if v else None)
-                                          for r, v in rho.items()}}
+                                          for r, v in rho.items()},
+                            "pair_rank_corr": {k: (statistics.fmean(v) if v else None)
+                                               for k, v in cross.items()}}
     return out
 
 
@@ -212,6 +221,7 @@ def lines(game: str, label: str, summary: dict, roles: dict[str, str]) -> list[s
     n = d["reward:noise"]
     rc = summary["step1"]["rank_corr"]
     rc10 = summary["step10"]["rank_corr"]
+    pc1, pc10 = summary["step1"]["pair_rank_corr"], summary["step10"]["pair_rank_corr"]
     return [
         f"# {label}: {len(summary['seeds'])} paired seeds; training noise (random, 2nd "
         f"training seed) {n['mean']:+.2f} {_fmt(n['interval'])}, SD {n['sd']:.2f}",
@@ -220,6 +230,9 @@ def lines(game: str, label: str, summary: dict, roles: dict[str, str]) -> list[s
         f"{_num(rc10['selection'])}",
         f"game_signal-heldout: {game} on {roles['test']} (test): {pair('test')}; one-step rank "
         f"corr with D_R step1 {_num(rc['test'])}, step10 {_num(rc10['test'])}",
+        f"# reward split as a predictor of test (one-step rewards' Spearman, step1 / step10): "
+        f"{roles['reward']} {_num(pc1['reward~test'])} / {_num(pc10['reward~test'])}; "
+        f"{roles['selection']} {_num(pc1['selection~test'])} / {_num(pc10['selection~test'])}",
         f"game_signal: {game} {pair('reward')}; snr step1 {snr(1)}, step10 {snr(10)}",
     ]
 

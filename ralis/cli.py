@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ralis.config import PRESETS, RunConfig, apply_overrides, get_preset, validate
-from ralis.errors import RalisError
+from ralis.errors import RalisError, as_user_error
+from ralis.files.commands import convert_cmd, inspect_cmd
 from ralis.labelling.cli import label_app
 
 app = typer.Typer(
@@ -363,8 +365,9 @@ def benchmark(
         "--jobs", help="local: worker processes (default: the CPU count); ray: most cells at "
         "once (default: all that are ready).")] = None,
     threads_per_job: Annotated[int | None, typer.Option(
-        "--threads-per-job", help="Torch threads of each cell, and its Ray CPUs (default: "
-        "local CPU count / --jobs; ray 1; sequential the preset's).")] = None,
+        "--threads-per-job", help="Torch threads of each cell, and its Ray CPUs (default: the "
+        "config's threads, else 1, in every executor: a cell's numbers do not depend on where "
+        "it runs).")] = None,
     address: Annotated[str | None, typer.Option(
         "--address", help="ray: the cluster to join, e.g. auto or HOST:6379 (default: a Ray "
         "started on this machine).")] = None,
@@ -471,47 +474,18 @@ def data_check_cmd(
         raise typer.Exit(1)
 
 
-@app.command()
-def inspect(
-    path: Annotated[Path, typer.Argument(
-        help="A ralis file: model, policy or checkpoint (.safetensors).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
-) -> None:
-    """Print what a model, policy or checkpoint file says it is (read from its header only).
-
-    Classes, dataset, region grid, feature layout, training-data hash, ralis version, run id
-    and step. Nothing in the file is executed or even loaded.
-    """
-    import json
-
-    from ralis.files.inspect import format_inspection, inspect_file
-
-    info = inspect_file(path)
-    typer.echo(json.dumps(info, indent=2) if as_json else format_inspection(info))
-
-
-@app.command()
-def convert(
-    old: Annotated[Path, typer.Argument(help="A model.pt or policy.pt written by ralis 0.1.")],
-    new: Annotated[Path | None, typer.Argument(
-        help="Output file (default: OLD with the suffix .safetensors).")] = None,
-) -> None:
-    """Convert a ralis 0.1 model or policy (a pickle) into a safe .safetensors file.
-
-    The old file is read with torch.load(weights_only=True), which rebuilds only tensors and
-    plain values and refuses anything else, so nothing in it can run.
-    """
-    from ralis.files.convert import convert_file
-
-    path, kind = convert_file(old, new)
-    console.print(f"{kind} written to {path}; check it with `ralis inspect {path}`")
+app.command(name="inspect")(inspect_cmd)
+app.command(name="convert")(convert_cmd)
 
 
 def main() -> None:
     try:
         app()  # click handles usage errors itself (usage line, exit 2)
-    except RalisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (RalisError, OSError, sqlite3.Error) as exc:
+        user = as_user_error(exc)  # a full disk is one line too
+        if user is None:
+            raise
+        print(f"error: {user}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         _interrupted()

@@ -73,7 +73,7 @@ def test_crafted_files_are_refused(tmp_path):
         load_file(edited, "model")
     # truncated
     bad.write_bytes(good.read_bytes()[:-5])
-    with pytest.raises(FileFormatError, match="damaged"):
+    with pytest.raises(FileFormatError, match="truncated: its header announces"):
         load_file(bad, "model")
     bad.write_bytes(good.read_bytes()[:20])
     with pytest.raises(FileFormatError, match="truncated"):
@@ -143,6 +143,19 @@ def test_convert_refuses_payload(tmp_path, pickle_payload):
     with pytest.raises(RalisError, match="cannot convert"):
         convert_file(evil)
     assert not marker.exists() and not (tmp_path / "policy.safetensors").exists()
+
+
+def test_convert_never_suggests_the_unsafe_loader(tmp_path, pickle_payload, monkeypatch,
+                                                  capsys):
+    from tests.cli_helpers import run_cli
+
+    marker = tmp_path / "marker"
+    evil = pickle_payload(tmp_path / "model.pt", marker)
+    code, _, err = run_cli(monkeypatch, capsys, "convert", str(evil))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "cannot convert" in err and "refers to" in err
+    assert "weights_only" not in err.replace("weights_only=True", "") and "trust" not in err
+    assert not marker.exists()
 
 
 def test_convert_turns_a_legacy_model_into_a_safe_one(tmp_path):

@@ -9,8 +9,9 @@ import torch
 
 from ralis.acquisition.base import STRATEGIES, StepContext, pick_per_pool
 from ralis.errors import ConfigError
+from ralis.files.header import FileFormatError
 from ralis.models.inference import predict
-from ralis.rl.dqn import greedy_actions
+from ralis.rl.dqn import pool_q_values
 from ralis.rl.observe import FeatureSpec, candidate_regions, observe_pools, observe_state
 from ralis.rl.policy import load_policy
 from ralis.rl.scorers import EntropyResidual, descriptor
@@ -62,8 +63,8 @@ class RalisStrategy:
         feats = observe_pools(ctx.model, pools, ctx.images_u8, ctx.regions, labelled_dist,
                               self.spec, ctx.batch_size, ctx.device, ctx.timer)
         with ctx.timer("score"):
-            actions = greedy_actions(self.qnet, feats.to(ctx.device), state.to(ctx.device))
-            scores = torch.nn.functional.one_hot(actions, pools.shape[1])
+            q = self._finite(pool_q_values(self.qnet, feats.to(ctx.device), state.to(ctx.device)))
+            scores = torch.nn.functional.one_hot(q.argmax(dim=1).cpu(), pools.shape[1])
             return pick_per_pool(pools, scores)
 
     def _select_residual(self, pools: torch.Tensor, ctx: StepContext, oracle,
@@ -79,5 +80,14 @@ class RalisStrategy:
             entropy = ctx.regions.region_mean(pred.entropy, images)[row_of, local]
             desc = descriptor(regional, oracle.labelled_distribution(num_classes), self.spec)
             with torch.no_grad():
-                scores = self.qnet(entropy, desc)
+                scores = self._finite(self.qnet(entropy, desc))
             return pick_per_pool(pools, scores)
+
+    def _finite(self, q: torch.Tensor) -> torch.Tensor:
+        """The policy's scores, refused when not finite (finite weights can still overflow)."""
+        if not bool(torch.isfinite(q).all()):
+            raise FileFormatError(
+                f"policy {self.path} gives NaN or infinite Q-values on this run's regions: "
+                "its weights are finite but too large (the file is damaged or crafted, or "
+                "its training diverged); use another policy")
+        return q

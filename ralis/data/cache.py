@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ralis.errors import ConfigError, DataError
+from ralis.files.folders import open_lock_file
 
 CACHE_FORMAT = 1
 CHUNK_BYTES = 32 << 20  # streaming reads (hashes, statistics): chunks of about this size as read
@@ -241,7 +242,7 @@ def build_split(folder: Path, count: int, size: tuple[int, int], stored_mask: np
     H, W = size
     images_path, masks_path, meta_path = (folder / "images.u8", folder / "masks.u8",
                                           folder / "meta.json")
-    lock = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock = open_lock_file(folder / ".lock")  # no link followed, never truncated
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait, then read
         if not meta_path.is_file():

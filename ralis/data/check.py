@@ -17,6 +17,8 @@ from typing import Any
 from ralis.config import DataConfig
 from ralis.data import dataset_classes
 from ralis.data.base import ClassInfo, SegmentationDataset, image_size
+from ralis.data.orphans import orphan_warning
+from ralis.data.palettes import PaletteColors
 from ralis.data.protocol import dataset_for
 from ralis.data.sanity import (
     LabelStats,
@@ -78,14 +80,17 @@ def _distorted(sizes: Counter, resolution: tuple[int, int]) -> int:
 
 
 def check_split(
-    cfg: DataConfig, split: str, classes: ClassInfo, roles: list[str], progress: bool = True
+    cfg: DataConfig, split: str, classes: ClassInfo, roles: list[str], progress: bool = True,
+    palettes: PaletteColors | None = None,
 ) -> tuple[dict[str, Any], LabelStats | None, list[str]]:
-    """Report of one split, its label statistics (None if unreadable) and its sample keys."""
+    """Report of one split, its label statistics (None if unreadable) and its sample keys.
+    ``palettes``: palette colours shared with the splits checked before (folder datasets)."""
     entry: dict[str, Any] = {"roles": roles, "errors": [], "warnings": []}
     where = f"{cfg.dataset}/{split}"
     options: dict[str, Any] = {"cache": False}
     if cfg.dataset == "folder":
         options["strict_colors"] = False  # tally unknown colours instead of stopping at them
+        options["palettes"] = palettes
     try:
         ds = dataset_for(cfg, split, **options)
     except RalisError as exc:
@@ -95,6 +100,9 @@ def check_split(
     entry["images"] = len(pairs) if pairs is not None else len(ds)
     entry["samples"] = len(ds)
     spec = getattr(ds, "spec", None)
+    orphans = orphan_warning(spec, split, where) if spec is not None else None
+    if orphans:
+        entry["warnings"].append(orphans)
     if spec is not None and spec.splits[split].carved:
         rule = spec.splits[split]
         entry["carved"] = {"from": rule.source, "fraction": rule.fraction,
@@ -189,8 +197,10 @@ def check_data(cfg: DataConfig, progress: bool = True) -> dict[str, Any]:
     }
     _describe_folder(cfg, report)
     keys: dict[str, list[str]] = {}
+    palettes = PaletteColors()  # one index, one colour, across every split
     for split in _split_names(cfg, roles):
-        entry, stats, keys[split] = check_split(cfg, split, classes, roles.get(split, []), progress)
+        entry, stats, keys[split] = check_split(cfg, split, classes, roles.get(split, []), progress,
+                                                palettes)
         report["splits"][split] = entry
         report["errors"] += entry["errors"]
         report["warnings"] += entry["warnings"]

@@ -55,11 +55,13 @@ Fields:
     exactly so (no ``{stem.x}``, ``{stem[0]}``, ``{stem:...}``; ``{{``/``}}`` are literal braces).
     Every image needs its own mask: two images that give one mask path (within a split or across
     splits) are an error. ``from: train`` with ``images: GLOB`` moves train's images that match into
-    this split; with ``fraction: 0.2`` (and ``seed``, default 0) it moves ``round(0.2 * N)`` (at
-    least 1) of train's ``N`` images, drawn with ``seed`` from those still left. Glob carves are
-    applied before fraction carves, and fraction carves in the order of their split names, so the
-    order of the splits in the file does not matter (:func:`ralis.data.layout.carved_images`).
-    Carved images leave the source split and keep its masks.
+    this split; with ``fraction: 0.2`` (and ``seed``, default 0) it moves about 20% (at least 1)
+    of the images still left, each chosen by a hash of the seed, the split's name and its own
+    path, so an image that appears or disappears moves no other image. Glob carves are applied
+    before fraction carves, and fraction carves in the order of their split names, so the order
+    of the splits in the file does not matter (:func:`ralis.data.layout.carved_images`). Carved
+    images leave the source split and keep its masks. A mask whose image is missing is reported
+    (:mod:`ralis.data.orphans`).
 ``resolution``
     Optional ``[H, W]`` (sides up to 16384) every sample is brought to when the reader gets no
     ``resolution`` argument. The command line (:func:`ralis.cli.resolve_options`) copies it into
@@ -85,6 +87,7 @@ from ralis.data.camvid import read_rgb
 from ralis.data.description import FolderSpec, find_description, parse_description
 from ralis.data.layout import sample_names, split_pairs
 from ralis.data.masks import UnknownColors, UnknownColorsError, decode_mask
+from ralis.data.palettes import PaletteColors
 from ralis.data.resize import cut_tile, tile_grid
 from ralis.errors import ConfigError, DataError
 from ralis.progress import progress_bar
@@ -102,6 +105,8 @@ class FolderDataset(SegmentationDataset):
         cache: keep decoded samples in memory.
         strict_colors: override the description's ``strict_colors`` (``ralis data check`` reads
             with ``False`` and reports :attr:`unknown_colors` instead of failing).
+        palettes: the palette colours seen so far (``mask_format: palette``), shared by the
+            splits of one dataset: an index drawn in another colour than before is an error.
     """
 
     def __init__(
@@ -111,8 +116,10 @@ class FolderDataset(SegmentationDataset):
         resolution: tuple[int, int] | None = None,
         cache: bool = True,
         strict_colors: bool | None = None,
+        palettes: PaletteColors | None = None,
     ) -> None:
         self.spec = parse_description(find_description(root))
+        self.palettes = palettes if palettes is not None else PaletteColors()
         if split not in self.spec.splits:
             raise ConfigError(
                 f"unknown split {split!r} in {self.spec.path}; valid splits: "
@@ -165,9 +172,9 @@ class FolderDataset(SegmentationDataset):
     def _decode(self, pair: int) -> np.ndarray:
         mask_path = self.pairs[pair][1]
         if not self.strict:
-            return decode_mask(mask_path, self.mask_spec, self.unknown_colors)
+            return decode_mask(mask_path, self.mask_spec, self.unknown_colors, self.palettes)
         try:
-            return decode_mask(mask_path, self.mask_spec)
+            return decode_mask(mask_path, self.mask_spec, palettes=self.palettes)
         except UnknownColorsError:
             raise DataError(self._scan_colors()) from None
 

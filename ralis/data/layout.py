@@ -14,21 +14,21 @@ Two different images may not use the same mask file (e.g. ``masks: "masks/{stem}
 folders with repeated file names), neither within a split nor across splits.
 
 A carved split (``from: train``) takes images out of its source split, either those matching an
-``images`` glob or a ``fraction`` drawn with ``seed``; the carved images are removed from the
-source, so the two never overlap, and keep the source's masks. The order the description lists
-the carves in does not matter: glob carves are applied first (an image matched by two of them is
-an error), then fraction carves in the order of their split names, each drawing from the images
-still left (see :func:`carved_images`).
+``images`` glob or about a ``fraction`` of them, each image by a hash of ``seed``, the split's
+name and its own path (so no other file changes where it goes); the carved images are removed
+from the source, so the two never overlap, and keep the source's masks. The order the
+description lists the carves in does not matter: glob carves are applied first (an image matched
+by two of them is an error), then fraction carves in the order of their split names, each over
+the images still left (see :func:`carved_images`).
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import posixpath
 from pathlib import Path
-
-import numpy as np
 
 from ralis.data.description import FolderSpec
 from ralis.errors import DataError
@@ -114,14 +114,25 @@ def _glob_carves(
     return result
 
 
+def carve_draw(seed: int, split: str, rel: str) -> float:
+    """A number in [0, 1) for image ``rel`` (its path relative to the description's folder,
+    without suffix) in the fraction carve ``split`` drawn with ``seed``: the first 8 bytes of a
+    SHA-256 of the three. It depends on nothing else, so no other file changes it."""
+    digest = hashlib.sha256(f"{seed}\0{split}\0{rel}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
 def carved_images(spec: FolderSpec, source: str) -> dict[str, list[Path]]:
     """Images of ``source`` and of every split carved from it, after carving (sorted each).
 
     Glob carves come first, whatever the order of the description: each takes the source's
     images its glob matches (no image may match two). The fraction carves then follow in the
-    order of their split names; each takes ``max(1, round(fraction * N))`` images, ``N`` being
-    all the source's images, at the first positions of a permutation (``numpy`` generator seeded
-    with its ``seed``) of the images still left, in sorted path order.
+    order of their split names, each over the images still left: an image goes to carve ``k``
+    when its :func:`carve_draw` is below ``fraction_k / (1 - the fractions before it)``, so
+    each carve holds about its fraction of the images the globs left, and whether an image is
+    carved depends on that image alone: a file that appears or disappears changes no other
+    image's split. A carve that would be empty takes the image with the smallest draw, and the
+    source keeps at least the image with the largest.
     """
     original = own_images(spec, source)
     carves = [name for name, rule in spec.splits.items() if rule.source == source]
@@ -135,19 +146,25 @@ def carved_images(spec: FolderSpec, source: str) -> dict[str, list[Path]]:
             f"{spec.path}: carving splits.{', splits.'.join(by_glob)} out of {source} leaves "
             f"{source} empty; carve fewer images"
         )
+    left = 1.0  # the share of the images the fraction carves before this one leave
     for name in by_fraction:
         rule = spec.splits[name]
         assert rule.fraction is not None
-        count = min(max(1, round(rule.fraction * len(original))), len(remaining))
-        if count >= len(remaining):
+        if rule.fraction >= left or len(remaining) < 2:
             raise DataError(
                 f"{spec.path}: carving splits.{name} out of {source} leaves {source} empty; carve "
                 "a smaller fraction or fewer images"
             )
-        picked = np.random.default_rng(rule.seed).permutation(len(remaining))[:count]
-        chosen = set(picked.tolist())
-        result[name] = [p for i, p in enumerate(remaining) if i in chosen]
-        remaining = [p for i, p in enumerate(remaining) if i not in chosen]
+        draws = {p: carve_draw(rule.seed, name, posixpath.splitext(relative_path(spec, p))[0])
+                 for p in remaining}
+        chosen = {p for p in remaining if draws[p] < rule.fraction / left}
+        left -= rule.fraction
+        if not chosen:
+            chosen = {min(remaining, key=draws.__getitem__)}
+        if len(chosen) == len(remaining):
+            chosen.discard(max(remaining, key=draws.__getitem__))
+        result[name] = [p for p in remaining if p in chosen]
+        remaining = [p for p in remaining if p not in chosen]
     result[source] = remaining
     return result
 

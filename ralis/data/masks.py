@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ralis.data.base import ClassInfo, read_image
+from ralis.data.palettes import PaletteColors
 from ralis.errors import ConfigError, DataError
 
 MASK_FORMATS = ("ids", "palette", "rgb")
@@ -220,7 +221,8 @@ def read_ids(path: Path) -> np.ndarray:
     return id_values(im)
 
 
-def decode_mask(path: Path, spec: MaskSpec, colors: UnknownColors | None = None) -> np.ndarray:
+def decode_mask(path: Path, spec: MaskSpec, colors: UnknownColors | None = None,
+                palettes: PaletteColors | None = None) -> np.ndarray:
     """Decode one mask file into class ids ``[H, W]`` (``0..C-1`` or the ignore index).
 
     The ids come in the smallest dtype that holds them: uint8/uint16 as stored for ``ids`` and
@@ -233,6 +235,8 @@ def decode_mask(path: Path, spec: MaskSpec, colors: UnknownColors | None = None)
             raise :class:`UnknownColorsError` (naming colours and pixel counts) when
             ``spec.strict_colors``; with one, they are recorded and become the ignore index, and
             the caller decides (e.g. raise ``colors.message(...)`` after a whole split).
+        palettes: with ``palette``, the colours of the ids in the masks read before
+            (:class:`~ralis.data.palettes.PaletteColors`): one drawn differently is an error.
     """
     path = Path(path)
     im = read_mask_image(path)
@@ -259,6 +263,8 @@ def decode_mask(path: Path, spec: MaskSpec, colors: UnknownColors | None = None)
     check_ids(str(path), ids, spec.classes)
     if fmt == "palette":
         check_palette_colors(path, im, ids, spec.classes)
+        if palettes is not None:
+            palettes.check(path, im, ids, spec.classes)
     return ids
 
 

@@ -14,6 +14,7 @@ compared by their readers' sample keys (the image file).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +32,8 @@ from ralis.data.cache import (
     mask_dtype,
     take_rows,
 )
+from ralis.data.orphans import orphan_warning
+from ralis.data.palettes import PaletteColors
 from ralis.data.sanity import label_stats, missing_problem, overlap_problems, void_problem
 from ralis.data.splits import Splits, make_splits, per_image_counts
 from ralis.errors import DataError
@@ -154,11 +157,29 @@ def load_images(ds: SegmentationDataset, desc: str, progress: bool = True,
     )
 
 
+def report_orphans(readers: tuple[SegmentationDataset, ...]) -> None:
+    """A warning line on stderr for the masks without an image of the splits a run reads (a
+    folder dataset's; :mod:`ralis.data.orphans`), once per split with its own files."""
+    done: set[str] = set()
+    for ds in readers:
+        spec = getattr(ds, "spec", None)
+        if spec is None:
+            continue
+        split = spec.splits[ds.split].source or ds.split
+        if split not in done:
+            done.add(split)
+            line = orphan_warning(spec, split, f"folder/{split}")
+            if line:
+                print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
 def load_protocol(cfg: DataConfig, progress: bool = True) -> Protocol:
     """Read the three splits, check sizes and labels, cut the region grid, draw D_S / D_T / D_V."""
-    train_ds = dataset_for(cfg, cfg.train_split)
-    reward_ds = dataset_for(cfg, cfg.reward_split)
-    test_ds = dataset_for(cfg, cfg.test_split)
+    shared = {"palettes": PaletteColors()} if cfg.dataset == "folder" else {}  # across splits
+    train_ds = dataset_for(cfg, cfg.train_split, **shared)
+    reward_ds = dataset_for(cfg, cfg.reward_split, **shared)
+    test_ds = dataset_for(cfg, cfg.test_split, **shared)
+    report_orphans((train_ds, reward_ds, test_ds))
     keys = {role: [ds.sample_key(i) for i in range(len(ds))]
             for role, ds in (("train", train_ds), ("reward", reward_ds), ("test", test_ds))}
     for problem, accepted in overlap_problems(cfg, keys):

@@ -10,6 +10,7 @@ be resumed by 0.2 (its results stay readable by ``ralis report``).
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,18 @@ from ralis.files.safe import base_record, enc_plain, save_file
 __all__ = ["convert_file"]
 
 
+def _why(exc: BaseException) -> str:
+    """What the restricted unpickler refused, without torch's advice to load the file with
+    ``weights_only=False`` (which would run whatever the file holds)."""
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return f"it refers to {found.group(1)}, which is neither a tensor nor a plain value"
+    if "weights_only" in text or "Weights only" in text:
+        return "it holds objects other than tensors and plain values"
+    return first_line(exc)[:200]
+
+
 def _read_legacy(path: Path) -> Any:
     if not path.is_file():
         raise RalisError(f"file not found: {path}")
@@ -29,10 +42,9 @@ def _read_legacy(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
             OSError, UnicodeDecodeError, AttributeError, TypeError) as exc:
-        first = first_line(exc)
-        raise RalisError(f"cannot convert {path}: not a plain ralis 0.1 file, or it holds "
-                         f"objects other than tensors and plain values ({first[:200]})"
-                         ) from None
+        raise RalisError(f"cannot convert {path}: it is not a plain ralis 0.1 file ({_why(exc)});"
+                         " ralis 0.1 wrote only tensors and plain values, and nothing in this "
+                         "file was run") from None
 
 
 def convert_file(old: Path, new: Path | None = None) -> tuple[Path, str]:

@@ -6,13 +6,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ralis.files.header import DTYPES
 from ralis.files.safe import read_header
 
 __all__ = ["inspect_file", "format_inspection"]
-
-_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-          "U8": 1, "BOOL": 1, "U16": 2, "U32": 4, "U64": 8}
-
 
 def inspect_file(path: Path) -> dict[str, Any]:
     """``{"path", "kind", "record", "tensors": {"count", "values", "bytes", "dtypes"}}``.
@@ -27,7 +24,7 @@ def inspect_file(path: Path) -> dict[str, Any]:
     for info in shapes.values():
         n = math.prod(info["shape"])
         values += n
-        nbytes += n * _BYTES.get(str(info.get("dtype")), 0)
+        nbytes += n * DTYPES[info["dtype"]]
         dtypes[str(info.get("dtype"))] = dtypes.get(str(info.get("dtype")), 0) + 1
     return {"path": str(path), "kind": kind, "record": record,
             "tensors": {"count": len(shapes), "values": values, "bytes": nbytes,

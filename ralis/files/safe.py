@@ -35,8 +35,6 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +43,28 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ralis.errors import RalisError, first_line
+from ralis.errors import first_line
 from ralis.files.atomic import atomic_write_bytes
+from ralis.files.header import (
+    FORMAT,
+    MAX_HEADER_BYTES,
+    FileFormatError,
+    LegacyFileError,
+    parse_header,
+    parse_json,
+    read_file,
+    read_header_bytes,
+    tensor_entries,
+)
 
 __all__ = [
     "FORMAT", "KINDS", "FileFormatError", "LegacyFileError", "save_file", "load_file",
     "read_header", "file_digest", "tensors_digest", "base_record", "weights_for",
+    "MAX_HEADER_BYTES",
 ]
 
-FORMAT = "ralis-safetensors-1"
 KINDS = ("model", "policy", "checkpoint", "agent-checkpoint", "train-checkpoint", "weights")
-MAX_HEADER_BYTES = 64 * 2**20  # a header (JSON) larger than this is refused before parsing
 _MARK = "__"
-
-
-class FileFormatError(RalisError):
-    """A file is not a usable ralis file: wrong kind, corrupt, truncated, crafted, non-finite."""
-
-
-class LegacyFileError(FileFormatError):
-    """A pickled ``torch.save`` file from ralis 0.1: refused; ``ralis convert`` turns it into data."""
 
 
 def base_record() -> dict[str, Any]:
@@ -232,99 +232,23 @@ def enc_plain(obj: Any) -> Any:
     raise TypeError(f"cannot store {type(obj).__name__} in a file record")
 
 
-@contextmanager
-def _reading(path: Path) -> Iterator[None]:
-    """Turn the OS's reasons for not reading ``path`` into one-line errors."""
-    try:
-        yield
-    except FileNotFoundError:
-        raise FileFormatError(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise FileFormatError(f"{path} is a folder, not a ralis file") from None
-    except OSError as exc:
-        raise FileFormatError(f"cannot read {path} ({exc.strerror or exc})") from None
-
-
-def _read_bytes(path: Path) -> bytes:
-    with _reading(path):
-        return path.read_bytes()
-
-
-def _legacy_hint(path: Path) -> str:
-    return (f"{path} is a pickled torch file (ralis 0.1 or another program); ralis only loads "
-            f"safetensors files, which cannot run code. If it came from ralis 0.1, convert it "
-            f"once with `ralis convert {path}` (it reads the pickle with "
-            f"torch.load(weights_only=True), which refuses code)")
-
-
-def _parse_header(data: bytes, path: Path) -> dict[str, str]:
-    looks_safetensors = len(data) > 8 and data[8:9] == b"{"
-    if not looks_safetensors and (data[:4] == b"PK\x03\x04" or data[:1] == b"\x80"):
-        raise LegacyFileError(_legacy_hint(path))  # a zip (torch.save) or a raw pickle
-    if len(data) < 8:
-        raise FileFormatError(f"{path} is empty or truncated ({len(data)} bytes); it is not a "
-                              "usable ralis file")
-    n = int.from_bytes(data[:8], "little")
-    if n > MAX_HEADER_BYTES:
-        raise FileFormatError(f"{path}: header of {n} bytes is larger than the "
-                              f"{MAX_HEADER_BYTES} allowed; the file is damaged or crafted")
-    if 8 + n > len(data):
-        raise FileFormatError(f"{path} is truncated: its header needs {n} bytes, the file has "
-                              f"{len(data) - 8}")
-    try:
-        header = json.loads(data[8 : 8 + n])
-    except (ValueError, RecursionError):
-        raise FileFormatError(f"{path} is not a ralis file (no readable safetensors header)"
-                              ) from None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise FileFormatError(f"{path} is a safetensors file but not one written by ralis "
-                              f"(no '{FORMAT}' record)")
-    for key in ("kind", "record", "tree", "tensors_sha256", "sha256"):
-        if not isinstance(meta.get(key), str):
-            raise FileFormatError(f"{path}: its header lacks '{key}'; the file is damaged")
-    return meta
-
-
-def _header_bytes(path: Path) -> bytes:
-    with _reading(path), path.open("rb") as f:
-        head = f.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else 0
-        return head + (f.read(n) if n <= MAX_HEADER_BYTES else b"")
-
-
 def file_digest(path: Path, what: str = "sha256") -> str:
     """A ralis file's identity (``sha256``: kind, record, tree and tensors) or, with
     ``what="tensors_sha256"``, its tensors' checksum alone; read from the header only."""
-    return _parse_header(_header_bytes(Path(path)), Path(path))[what]
+    return parse_header(read_header_bytes(Path(path)), Path(path))[what]
 
 
 def read_header(path: Path) -> tuple[str, dict[str, Any], dict[str, dict]]:
     """``(kind, record, {tensor name: {"dtype", "shape"}})`` from the header only."""
     path = Path(path)
-    data = _header_bytes(path)
-    meta = _parse_header(data, path)
-    header = _json(data[8:], path, "header")
-    shapes = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        shape = v.get("shape") if isinstance(v, dict) else None
-        if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
-            raise FileFormatError(f"{path}: tensor {k!r} has no valid shape in the header")
-        shapes[k] = {"dtype": str(v.get("dtype")), "shape": shape}
-    record = _json(meta["record"], path, "record")
+    data = read_header_bytes(path)
+    meta = parse_header(data, path)
+    shapes = {k: {"dtype": v["dtype"], "shape": v["shape"]}
+              for k, v in tensor_entries(data, path).items()}
+    record = parse_json(meta["record"], path, "record")
     if not isinstance(record, dict):
         raise FileFormatError(f"{path}: its record is not a mapping; the file is damaged")
     return meta["kind"], {**record, "sha256": meta["sha256"]}, shapes
-
-
-def _json(text: str | bytes, path: Path, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):  # JSONDecodeError, bad UTF-8, absurd nesting
-        raise FileFormatError(f"{path}: its {what} is not valid JSON; the file is damaged or "
-                              "crafted") from None
 
 
 def load_file(path: Path, kinds: str | tuple[str, ...], *, check_finite: bool = True
@@ -337,8 +261,7 @@ def load_file(path: Path, kinds: str | tuple[str, ...], *, check_finite: bool = 
     """
     path = Path(path)
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    data = _read_bytes(path)
-    meta = _parse_header(data, path)
+    data, meta = read_file(path)  # header, dtypes and length checked before any tensor
     if meta["kind"] not in kinds:
         raise FileFormatError(f"{path} is a ralis {meta['kind']} file, not a "
                               f"{' or '.join(kinds)}")
@@ -358,11 +281,11 @@ def load_file(path: Path, kinds: str | tuple[str, ...], *, check_finite: bool = 
                     f"{path} holds NaN or infinite values (tensor {name!r}); a file with "
                     "non-finite weights cannot be used (training diverged or it was damaged)")
     try:
-        tree = _decode(_json(meta["tree"], path, "tree"), tensors, path)
+        tree = _decode(parse_json(meta["tree"], path, "tree"), tensors, path)
     except (RecursionError, TypeError):
         raise FileFormatError(f"{path}: malformed structure in its header; the file is damaged "
                               "or crafted") from None
-    record = _json(meta["record"], path, "record")
+    record = parse_json(meta["record"], path, "record")
     if not isinstance(record, dict):
         raise FileFormatError(f"{path}: its record is not a mapping; the file is damaged")
     return tree, {**record, "sha256": meta["sha256"]}

@@ -28,7 +28,7 @@ def answer_round(project: Project, round_: int, truth: Callable[[str], np.ndarra
         by_image.setdefault(b.image, []).append(b)
     ctx = ExportContext(project.settings.name, round_, project.classes,
                         {n: project.infos[n] for n in by_image}, boxes,
-                        project.round_dir(round_), None, None)
+                        project.round_dir(round_), None, None, project.project_id)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     answers = [ImageAnswer(name, np.asarray(truth(name)), bs) for name, bs in by_image.items()]
     return get_format(fmt).write_answer(Path(path), answers, ctx)

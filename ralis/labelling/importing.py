@@ -21,15 +21,22 @@ from pathlib import Path
 import numpy as np
 
 from ralis.errors import ConfigError
+from ralis.files.folders import FolderError, refuse_links
 from ralis.labelling.formats import ImageLabels, LabelFileError, get_format
 from ralis.labelling.ledger import crash_point, pack_label, unpack_label
 from ralis.labelling.project import Project, now
 
 
 def source_digest(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files (relative names and contents, sorted)."""
+    """SHA-256 of a file, or of a folder's files (relative names and contents, sorted). A link,
+    FIFO or device inside a folder is refused: an export folder holds its own files."""
     path = Path(path)
     h = hashlib.sha256()
+    if path.is_dir():
+        try:
+            refuse_links(path, "labels folder")
+        except FolderError as exc:
+            raise LabelFileError(str(exc)) from None
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for p in files:
         h.update((p.relative_to(path).as_posix() if path.is_dir() else "").encode() + b"\0")
@@ -150,6 +157,11 @@ def apply_labels(project: Project, labels: list[ImageLabels], source: str, diges
         report["dropped_pixels"] += int(((canvas != ignore) & ~inside).sum())
         report["conflict_pixels"] += int(item.conflicts)
     report["regions"] = len(writes)
+    if not writes and not report["unchanged"]:
+        raise LabelFileError(
+            f"{source} labels none of the requested regions ({report['dropped_pixels']} labelled "
+            f"pixels lie outside them): is it the export of another project, or was it exported "
+            "before anyone labelled? Nothing was imported")
     with ledger.transaction() as db:
         if new_requests:
             if not ledger.scalar("SELECT 1 FROM rounds WHERE round = 0"):
@@ -184,6 +196,9 @@ def import_file(project: Project, path: Path, fmt: str | None = None, replace: b
                 say=print) -> dict:
     """Import one export (see the module docs); returns the report."""
     path = Path(path)
+    if path.exists() and not (path.is_dir() or path.is_file()):
+        raise LabelFileError(f"{path} is not a regular file (a FIFO or a device?); pass the file "
+                             "(or folder of PNG masks) your labelling tool exported")
     fmt = fmt or detect_format(path)
     reader = get_format(fmt)
     if not path.exists():

@@ -1,6 +1,8 @@
 """``project.sqlite``: the labelling project's ledger, the one source of truth of a project.
 
-It holds the images (name, native size, checksum), the rounds and the regions each requested,
+It holds the images (name, native size, checksum), the rounds and the regions each requested
+(a pending region asked for again by a later round stays in its first round, the later one lists
+it in ``repeats``),
 every label (a region's native pixels, compressed, with the file it came from and when), every
 import (by the checksum of its file, so importing a file twice is a no-op) and the model
 versions. Every command changes it in one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), in
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ralis.errors import RalisError
+from ralis.errors import RalisError, disk_full, full_disk_reported
 
 LEDGER_NAME = "project.sqlite"
 
@@ -38,6 +40,9 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS requests (
     region_id INTEGER PRIMARY KEY, round INTEGER NOT NULL, position INTEGER NOT NULL,
     image INTEGER NOT NULL, top INTEGER, left INTEGER, height INTEGER, width INTEGER);
+CREATE TABLE IF NOT EXISTS repeats (
+    region_id INTEGER NOT NULL, round INTEGER NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (region_id, round));
 CREATE TABLE IF NOT EXISTS imports (
     id INTEGER PRIMARY KEY, source TEXT, sha256 TEXT UNIQUE, format TEXT, time TEXT,
     regions INTEGER, replaced INTEGER, unchanged INTEGER, empty INTEGER,
@@ -92,6 +97,8 @@ class Ledger:
                 raise sqlite3.DatabaseError(ok[0] if ok else "integrity check failed")
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
+            if disk_full(exc, self.root) is not None:  # not damaged: no room to open it
+                raise disk_full(exc, self.root) from None
             raise LedgerError(f"{path} is damaged ({exc}); restore it from a backup") from None
 
     def close(self) -> None:
@@ -100,13 +107,14 @@ class Ledger:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic change: everything inside is committed together or not at all."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with full_disk_reported(self.root):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # --- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -147,11 +155,22 @@ class Ledger:
             "l.region_id = q.region_id AND l.active = 1) ORDER BY q.round, q.position")]
 
     def requests(self, round_: int | None = None) -> list[dict]:
-        where, args = ("WHERE q.round = ?", (round_,)) if round_ is not None else ("", ())
+        """Every region requested, once, with the round that first asked for it; or the
+        requests of round ``round_``, pending regions it asked for again included
+        (``--include-pending``: table ``repeats``; earlier rounds keep theirs)."""
+        columns = "q.region_id, q.image, i.name, q.top, q.left, q.height, q.width"
+        if round_ is None:
+            return self.rows(f"SELECT {columns}, q.round, q.position FROM requests q JOIN images "
+                             "i ON i.idx = q.image ORDER BY q.round, q.position")
         return self.rows(
-            "SELECT q.region_id, q.round, q.position, q.image, i.name, q.top, q.left, q.height, "
-            f"q.width FROM requests q JOIN images i ON i.idx = q.image {where} "
-            "ORDER BY q.round, q.position", args)
+            f"SELECT {columns}, q.round, q.position FROM requests q JOIN images i ON i.idx = "
+            f"q.image WHERE q.round = ? UNION ALL SELECT {columns}, r.round, r.position FROM "
+            "repeats r JOIN requests q ON q.region_id = r.region_id JOIN images i ON i.idx = "
+            "q.image WHERE r.round = ? ORDER BY 9", (round_, round_))  # by position
+
+    def repeats(self) -> list[dict]:
+        """``{region_id, round}`` of the pending regions a later round asked for again."""
+        return self.rows("SELECT region_id, round FROM repeats ORDER BY round, position")
 
     def active_labels(self, region_ids: list[int] | None = None) -> dict[int, np.ndarray]:
         """``{region id: native label crop}`` of the active labels."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -33,15 +34,17 @@ from ralis.data.cache import LazyTensor
 from ralis.data.description import load_description, parse_classes
 from ralis.errors import ConfigError, DataError
 from ralis.files.atomic import atomic_write_text
+from ralis.files.folders import lock_dir, unlock_dir
 from ralis.labelling.formats.base import ImageInfo, ImportContext, RequestBox
 from ralis.labelling.geometry import NativeMap, region_boxes
 from ralis.labelling.images import ImageCache, cache_path
 from ralis.labelling.ledger import LEDGER_NAME, Ledger, LedgerError
-from ralis.loop.rundir import lock_dir, prepare_dir, unlock_dir
+from ralis.loop.rundir import prepare_dir
 from ralis.progress import progress_bar
 from ralis.regions import RegionGrid, scaled_region_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+PROJECT = "labelling project"  # how the lock's errors name the folder
 MODELS_DIR = "models"
 ROUNDS_DIR = "rounds"
 
@@ -134,7 +137,7 @@ class Project:
         if not (self.root / LEDGER_NAME).is_file():
             raise LedgerError(f"{self.root} is not a labelling project ({LEDGER_NAME} is "
                               "missing); create one with `ralis label init`")
-        lock_dir(self.root, command)
+        lock_dir(self.root, command, PROJECT, None)
         try:
             self.ledger = Ledger(self.root)
             stored = self.ledger.get_meta("settings")
@@ -144,6 +147,11 @@ class Project:
                 raise LedgerError(f"{self.root}: `ralis label init` did not finish; rerun it "
                                   "with the same arguments")
             self.settings = ProjectSettings.from_json(stored)
+            self.project_id = self.ledger.get_meta("project_id")
+            if self.project_id is None:  # a project from before ids: it gets one now
+                self.project_id = uuid.uuid4().hex
+                with self.ledger.transaction() as db:
+                    self.ledger.set_meta(db, "project_id", self.project_id)
         except BaseException:
             unlock_dir(self.root)
             raise
@@ -200,7 +208,8 @@ class Project:
         return NativeMap.of((r["height"], r["width"]), self.settings.working)
 
     def import_context(self) -> ImportContext:
-        return ImportContext(self.classes, self.infos)
+        return ImportContext(self.classes, self.infos, self.settings.name, self.project_id,
+                             self.ledger.last_round())
 
     def boxes(self, region_ids: list[int]) -> list[RequestBox]:
         """Native boxes of regions (in the given order)."""
@@ -266,7 +275,7 @@ def init_project(root: Path, images_dir: Path, classes_file: Path, cfg: RunConfi
     if root.exists() and any(root.iterdir()) and not (root / LEDGER_NAME).is_file():
         raise ConfigError(f"{root} exists and is not a labelling project; choose a new folder")
     prepare_dir(root)
-    lock_dir(root, "label init")
+    lock_dir(root, "label init", PROJECT, None)
     try:
         ledger = Ledger(root, create=True)
         try:
@@ -278,6 +287,7 @@ def init_project(root: Path, images_dir: Path, classes_file: Path, cfg: RunConfi
                                                     in enumerate(files)])
                     ledger.set_meta(db, "settings", settings.to_json())
                     ledger.set_meta(db, "created", now())
+                    ledger.set_meta(db, "project_id", uuid.uuid4().hex)
                 elif stored != json.loads(json.dumps(settings.to_json())):
                     raise ConfigError(f"{root} is already a project with other settings; use the "
                                       "other `ralis label` commands on it, or choose a new folder")

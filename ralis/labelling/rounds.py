@@ -147,12 +147,15 @@ def next_round(project: Project, regions: int, strategy: str, fmt: str, policy=N
         db.execute("INSERT INTO rounds (round, strategy, format, model_version, regions, created,"
                    " note) VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (round_, strategy, fmt, version["version"], len(boxes), now(), note))
+        asked = {r["region_id"] for r in ledger.requests()}
         db.executemany(
             "INSERT INTO requests (region_id, round, position, image, top, left, height, width) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (region_id) DO UPDATE SET "
-            "round = excluded.round, position = excluded.position",  # a pending one, again
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(b.region_id, round_, k, int(b.region_id) // project.grid.per_image, b.top, b.left,
-              b.height, b.width) for k, b in enumerate(boxes)])
+              b.height, b.width) for k, b in enumerate(boxes) if b.region_id not in asked])
+        db.executemany(  # pending ones asked again: their first round keeps them
+            "INSERT INTO repeats (region_id, round, position) VALUES (?, ?, ?)",
+            [(b.region_id, round_, k) for k, b in enumerate(boxes) if b.region_id in asked])
     crash_point("next:after-commit")
     return _export(project, round_, fmt, image_root_url, say, exporter)
 
@@ -186,7 +189,7 @@ def _export(project: Project, round_: int, fmt: str, image_root_url: str | None,
     version = ledger.rows("SELECT * FROM models WHERE version = ?", (row["model_version"],))[0]
     images = {b.image: project.infos[b.image] for b in boxes}
     ctx = ExportContext(project.settings.name, round_, project.classes, images, boxes, out_dir,
-                        image_root_url, _prediction(project, version))
+                        image_root_url, _prediction(project, version), project.project_id)
     written = [write_requests_csv(ctx)]
     written += [p for p in exporter.export_requests(ctx) if p not in written]
     written.append(write_preview(project, boxes, out_dir / "preview.png"))

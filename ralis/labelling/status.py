@@ -14,7 +14,8 @@ def project_status(project: Project) -> dict:
     names = project.classes.names
     labelled = set(ledger.labelled_ids())
     per_round: dict[int, dict] = {}
-    for r in ledger.requests():
+    requests = ledger.requests()
+    for r in [*requests, *ledger.repeats()]:  # a region asked again counts in both rounds
         d = per_round.setdefault(r["round"], {"requested": 0, "labelled": 0})
         d["requested"] += 1
         d["labelled"] += int(r["region_id"] in labelled)
@@ -32,7 +33,7 @@ def project_status(project: Project) -> dict:
     for (counts,) in ledger.db.execute("SELECT counts FROM labels WHERE active = 1"):
         for k, v in enumerate(json.loads(counts)):
             pixels[k] += v
-    requested = sum(d["requested"] for d in per_round.values())
+    requested = len(requests)
     total = project.num_images * project.grid.per_image
     return {
         "project": project.settings.name, "images": project.num_images,

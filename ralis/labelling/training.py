@@ -33,7 +33,7 @@ from ralis.labelling.project import (
     state_file,
     torch_seed,
 )
-from ralis.loop.divergence import blame
+from ralis.loop.divergence import blame, check_model_file
 from ralis.loop.oracle import SparseMasks
 from ralis.loop.train import LabelledData, make_optimizer, train_pass
 from ralis.models import MODELS, check_classes, create_model, load_model, save_model
@@ -57,6 +57,7 @@ def start_model(project: Project, model: str | None, say=print) -> None:
     if model is not None and (Path(model).suffix == ".safetensors" or Path(model).exists()):
         net, meta = load_model(Path(model))
         check_classes(meta, list(project.classes.names))
+        check_model_file(net, project.images[:2], model)
         save_model(dest, net, meta["name"], meta["num_classes"], meta["kwargs"],
                    {**_record(project, 0, 0, True), "source": str(model),
                     "source_sha256": meta["extra"]["sha256"]})

@@ -16,9 +16,11 @@ from contextvars import ContextVar
 import torch
 from torch import nn
 
+from ralis.data.base import normalize
 from ralis.errors import RalisError
 
-__all__ = ["DivergenceError", "blame", "check_loss", "check_weights", "check_outputs"]
+__all__ = ["DivergenceError", "blame", "check_loss", "check_weights", "check_outputs",
+           "check_model_file"]
 
 _BLAMED: ContextVar[str | None] = ContextVar("ralis_divergence_hint", default=None)
 
@@ -66,3 +68,18 @@ def check_outputs(logits: torch.Tensor, where: str) -> None:
                                   f"values {where}; {_advice(None)}")
         raise DivergenceError(f"the network outputs NaN or infinite values {where}; its weights "
                               "are not usable (training diverged or the model file is damaged)")
+
+
+@torch.no_grad()
+def check_model_file(model: nn.Module, images_u8: torch.Tensor, path: object,
+                     device: str = "cpu") -> None:
+    """Refuse a model file whose outputs on ``images_u8 [n, 3, H, W]`` (a few images) are not
+    finite: its weights pass every load check (finite, right shapes) but are too large to
+    compute with, and no training setting is to blame. The network is left in eval mode."""
+    model.eval()
+    logits = model(normalize(images_u8).to(device))
+    if not bool(torch.isfinite(logits).all()):
+        raise DivergenceError(
+            f"model file {path} outputs NaN or infinite values on the first images before any "
+            "training: its weights are finite but too large (the file is damaged or crafted, "
+            "or its training diverged); use another model file")

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from ralis.config import RunConfig
-from ralis.errors import ConfigError, RalisError, first_line
+from ralis.errors import ConfigError, as_user_error, first_line
 
 EXECUTORS: tuple[str, ...] = ("sequential", "local", "ray")
 DEFAULT_RETRIES = 3  # Ray's own default for tasks whose worker died
+DEFAULT_THREADS = 1  # torch threads of a cell when neither --threads-per-job nor the config says
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,10 @@ def _say(line: str) -> None:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for a failed cell: a ralis error's message, else the type and first line."""
-    if isinstance(exc, RalisError):
-        return first_line(exc)
-    return f"{type(exc).__name__}: {first_line(exc)}"
+    """One line for a failed cell: a ralis error's (or a full disk's) message, else the type and
+    first line."""
+    user = as_user_error(exc)
+    return first_line(user) if user is not None else f"{type(exc).__name__}: {first_line(exc)}"
 
 
 @dataclass(eq=False)
@@ -104,17 +105,17 @@ class Task:
 # --------------------------------------------------------------------------------- executors
 class Executor:
     """Runs cells: :meth:`submit` one, :meth:`wait` for some to finish. ``slots``: cells in
-    flight at once; ``threads``: torch threads of each cell (None: the config's). Each executor
-    also has ``fn``, what runs a cell (:func:`run_cell`; tests pass their own)."""
+    flight at once; ``threads``: torch threads of each cell (None: the config's, else 1, in
+    every executor: a cell's numbers must not depend on where it runs; the cell's config.json
+    records it). Each executor also has ``fn``, what runs a cell (:func:`run_cell`)."""
 
     name = "executor"
     slots = 1
     threads: int | None = None
 
     def prepare(self, cell: Cell) -> Cell:
-        if self.threads is None:
-            return cell
-        return replace(cell, cfg=replace(cell.cfg, threads=self.threads))
+        threads = self.threads or cell.cfg.threads or DEFAULT_THREADS
+        return replace(cell, cfg=replace(cell.cfg, threads=threads))
 
     def start(self) -> None:  # pragma: no cover - trivial
         pass
@@ -153,7 +154,7 @@ class SequentialExecutor(Executor):
             self.fn(task.cell, progress=self.progress, proto=self.proto)
         except Exception as exc:  # KeyboardInterrupt stops the grid, as always
             task.error = describe(exc)
-            if not isinstance(exc, RalisError):
+            if as_user_error(exc) is None:
                 task.detail = "".join(traceback.format_exception(exc))
         return [task]
 
@@ -174,8 +175,6 @@ class LocalExecutor(Executor):
     def __post_init__(self) -> None:
         if self.jobs < 1:
             raise ConfigError(f"--jobs {self.jobs}: give at least 1")
-        if self.threads is None:
-            self.threads = max(1, (os.cpu_count() or 1) // self.jobs)
         self.slots = self.jobs
 
     def start(self) -> None:
@@ -223,7 +222,7 @@ class LocalExecutor(Executor):
                                   "memory, or it could not start)")
                 elif exc is not None:
                     task.error = describe(exc)
-                    if not isinstance(exc, RalisError):
+                    if as_user_error(exc) is None:
                         task.detail = str(exc.__cause__ or "") or None  # the worker's traceback
                 finished.append(task)
             if finished:
@@ -239,8 +238,7 @@ class LocalExecutor(Executor):
         self._pool = None
 
     def describe(self) -> str:
-        threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
-        return f"local ({self.jobs} processes, {threads} each)"
+        return f"local ({self.jobs} processes, {_threads(self.threads)} each)"
 
 
 def _worker_init(driver: int | None) -> None:
@@ -292,8 +290,6 @@ class RayExecutor(Executor):
     def __post_init__(self) -> None:
         if self.jobs is not None and self.jobs < 1:
             raise ConfigError(f"--jobs {self.jobs}: give at least 1")
-        if self.threads is None:
-            self.threads = 1
         self.slots = self.jobs or 1 << 30
 
     def start(self) -> None:
@@ -332,7 +328,7 @@ class RayExecutor(Executor):
         task = Task(self.prepare(cell))
         gpus = self.gpus if self.gpus is not None else (
             1 if task.cell.cfg.device.startswith("cuda") else 0)
-        options = {"num_cpus": self.threads, "num_gpus": gpus, "max_retries": self.retries,
+        options = {"num_cpus": task.cell.cfg.threads, "num_gpus": gpus, "max_retries": self.retries,
                    "retry_exceptions": False, "name": f"ralis:{cell.name}"}
         task.handle = self._remote.options(**options).remote(task.cell, self.fn, os.getcwd())
         self._inflight.add(task.handle)
@@ -351,7 +347,7 @@ class RayExecutor(Executor):
             except ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
                 task.error = describe(cause) if cause is not None else describe(exc)
-                if not isinstance(cause, RalisError):
+                if cause is None or as_user_error(cause) is None:
                     task.detail = str(exc)
             except ray.exceptions.RayError as exc:  # the worker died more than max_retries
                 task.error = f"Ray gave up on it: {describe(exc)}"
@@ -372,8 +368,12 @@ class RayExecutor(Executor):
 
     def describe(self) -> str:
         where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
-        cpus = f"{self.threads} CPU{'s' if self.threads != 1 else ''}"
-        return f"ray ({where}, {cpus} per cell)"
+        return f"ray ({where}, {_threads(self.threads)} and CPUs per cell)"
+
+
+def _threads(threads: int | None) -> str:
+    return (f"{threads} thread{'s' if threads != 1 else ''}" if threads else
+            f"the config's threads (default {DEFAULT_THREADS})")
 
 
 def import_ray() -> Any:

@@ -26,9 +26,10 @@ from rich.markup import escape
 from ralis.config import MACHINE_FIELDS, ALConfig, RunConfig, config_diff, load_config
 from ralis.data.protocol import load_protocol
 from ralis.errors import ConfigError, RalisError
+from ralis.files.folders import lock_dir, unlock_dir
 from ralis.loop.executors import Cell, Executor, SequentialExecutor, Task, run_cells
 from ralis.loop.pretrain import MODEL_NAME
-from ralis.loop.rundir import lock_dir, prepare_dir, unlock_dir
+from ralis.loop.rundir import prepare_dir
 
 console = Console(stderr=True)
 
@@ -127,7 +128,7 @@ def run_grid(
     out = prepare_dir(Path(out))
     if not seeds:
         raise ConfigError("--seeds needs at least one seed")
-    lock_dir(out, "benchmark")
+    lock_dir(out, "benchmark", "grid folder")
     try:
         return _run_grid(cfg, out, strategies, seeds, agent_seeds, upper, progress, executor)
     finally:

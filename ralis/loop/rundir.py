@@ -4,7 +4,8 @@ Every command that writes a run directory (``pretrain``, ``simulate``, ``upper-b
 ``train-agent``, each benchmark cell) opens it with :func:`open_run`, which
 
 * takes an exclusive lock (``fcntl.flock`` on ``DIR/.lock``) held until the run is closed or
-  the process ends; a second process gets a one-line error naming the holder;
+  the process ends; a second process gets a one-line error naming the holder; a symbolic link
+  anywhere in the directory is refused (:func:`ralis.files.folders.lock_dir`);
 * creates ``run.sqlite`` (the run's record: run id, command, resolved config, and everything
   it computes) atomically, or reopens it with an integrity check on ``--resume``;
 * refuses a ``--resume`` whose command line asks for other settings than the stored ones,
@@ -17,11 +18,7 @@ Every command that writes a run directory (``pretrain``, ``simulate``, ``upper-b
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import socket
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -41,15 +38,10 @@ from ralis.config import (
 )
 from ralis.errors import ConfigError
 from ralis.files.atomic import atomic_write_text
+from ralis.files.folders import FolderError, LockedError, lock_dir, unlock_dir
 from ralis.files.safe import FileFormatError, file_digest, load_file, save_file
 from ralis.loop.store import STORE_NAME, RunStore, RunStoreError
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory locks, documented
-    fcntl = None  # type: ignore[assignment]
-
-LOCK_NAME = ".lock"
 RUN_FILES = (
     "config.json", "command.json", "inputs.json", "checkpoint.safetensors", "results.json",
     "acquired_regions.csv", "model.safetensors", "metrics.json", "policy.safetensors",
@@ -65,18 +57,15 @@ __all__ = ["Run", "RunDirError", "RunLockedError", "open_run", "lock_dir", "unlo
            "prepare_dir", "RUN_FILES", "has_run", "stored_command", "data_digests"]
 
 
-class RunDirError(ConfigError):
+class RunDirError(FolderError):
     """A run directory cannot be used: unwritable, inconsistent, or a mismatched resume."""
 
 
-class RunLockedError(RunDirError):
-    """Another process holds the run directory."""
+RunLockedError = LockedError
+"""Another process holds the run directory (:func:`ralis.files.folders.lock_dir`)."""
 
 
-# ------------------------------------------------------------------------------------ lock
-_HELD: dict[str, list] = {}  # real path -> [fd, count]: the locks this process holds
-
-
+# ------------------------------------------------------------------------------ folder
 def prepare_dir(out: Path) -> Path:
     """Create ``out`` (and parents); an unusable path is a one-line error."""
     out = Path(out)
@@ -91,63 +80,6 @@ def prepare_dir(out: Path) -> Path:
         raise RunDirError(f"cannot create run directory {out} ({exc.strerror}); choose another "
                           "--out") from None
     return out
-
-
-def _holder(path: Path) -> str:
-    try:
-        info = json.loads(path.read_text() or "{}")
-    except (OSError, ValueError):
-        info = {}
-    if not info:
-        return "another process"
-    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("since", 0)))
-    return (f"process {info.get('pid', '?')} on {info.get('host', '?')} "
-            f"(`ralis {info.get('command', '?')}`, since {since})")
-
-
-def lock_dir(root: Path, command: str) -> None:
-    """Take the exclusive lock of ``root`` for this process (re-entrant within it)."""
-    root = Path(root)
-    key = os.path.realpath(root)
-    if key in _HELD:
-        _HELD[key][1] += 1
-        return
-    path = root / LOCK_NAME
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise RunDirError(f"cannot write in run directory {root} ({exc.strerror}); choose a "
-                          "writable --out") from None
-    if fcntl is not None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunLockedError(
-                    f"{root} is in use by {_holder(path)}; wait for it to finish, or stop it, "
-                    "or choose another --out") from None
-            raise RunDirError(f"cannot lock run directory {root} ({exc.strerror})") from None
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-            "since": time.time()}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(info).encode(), 0)
-    _HELD[key] = [fd, 1]
-
-
-def unlock_dir(root: Path) -> None:
-    key = os.path.realpath(Path(root))
-    held = _HELD.get(key)
-    if held is None:
-        return
-    held[1] -= 1
-    if held[1] == 0:
-        del _HELD[key]
-        try:
-            os.ftruncate(held[0], 0)
-        except OSError:
-            pass
-        os.close(held[0])  # releases the flock
 
 
 # ------------------------------------------------------------------------------------- run

@@ -21,8 +21,9 @@ from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import ConfigError, first_line
 from ralis.files.atomic import atomic_write_text
 from ralis.files.safe import tensors_digest
-from ralis.loop.divergence import blame
+from ralis.loop.divergence import blame, check_model_file
 from ralis.loop.final import final_train, miou_on
+from ralis.loop.inputs import input_paths, same_input
 from ralis.loop.oracle import Oracle
 from ralis.loop.pretrain import pretrain
 from ralis.loop.regression import Comparison, warning
@@ -318,39 +319,6 @@ class Simulation:
         return results
 
 
-def _input_paths(run: Run, pretrained: Path | None, policy: Path | None
-                 ) -> tuple[Path | None, Path | None]:
-    """The θ0 and policy files to use: the ones given, else the ones the run recorded."""
-    saved = run.store.get_meta("inputs") or {}
-    paths = {}
-    for key, value in (("pretrained", pretrained), ("policy", policy)):
-        there = saved.get(key)
-        paths[key] = Path(value) if value is not None else (
-            run.root / there["path"] if there else None)  # relative paths: inside the run
-    return paths["pretrained"], paths["policy"]
-
-
-def _same_input(run: Run, key: str, path: Path, digest: str) -> None:
-    """Record the file a run uses (by its ``sha256``, taken from the bytes that were loaded), or
-    check that a resumed run is given the same content. Moved or copied files are fine (run
-    directories travel); another content would continue the run with different numbers."""
-    inputs = dict(run.store.get_meta("inputs") or {})
-    there = inputs.get(key)
-    if there is not None and there["digest"] != digest:
-        raise ConfigError(
-            f"{run.root} was run with another --{key} file (its checksum is recorded in "
-            f"run.sqlite) than {path}; resume with the same file, or start over in a new --out")
-    path = Path(path).resolve()
-    root = run.root.resolve()
-    # a file inside the run directory (its own θ0) is recorded relative to it, so a moved
-    # run directory still finds it; others by absolute path
-    shown = path.relative_to(root) if path.is_relative_to(root) else path
-    inputs[key] = {"path": str(shown), "digest": digest}
-    if run.store.get_meta("inputs") != inputs:
-        run.store.set_meta("inputs", inputs)
-    run.write_json("inputs.json", inputs)
-
-
 def simulate(
     cfg: RunConfig,
     strategy: str,
@@ -380,12 +348,12 @@ def simulate(
     run = open_run(out, cfg, f"simulate:{strategy}", resume, given, given_preset, ignore)
     try:
         cfg = run.cfg
-        pretrained, policy = _input_paths(run, pretrained, policy)
+        pretrained, policy = input_paths(run, pretrained, policy)
         if policy is not None:
             strategy_kwargs["policy"] = policy
         impl = create_strategy(strategy, **strategy_kwargs)  # once, before any long work
         if policy is not None:
-            _same_input(run, "policy", policy, impl.meta["sha256"])
+            same_input(run, "policy", policy, impl.meta["sha256"])
         set_threads(cfg)
         proto = proto or load_protocol(cfg.data, progress)
         run.same_data(proto)
@@ -395,7 +363,9 @@ def simulate(
                                   proto=proto, ignore=PRETRAIN_IGNORES)
         model, meta = load_model(pretrained)
         check_classes(meta, list(proto.classes.names))
-        _same_input(run, "pretrained", pretrained, meta["extra"]["sha256"])
+        check_model_file(model.to(cfg.device), proto.reward.images_u8[:2], pretrained,
+                         cfg.device)  # finite but huge weights: not train.lr's fault
+        same_input(run, "pretrained", pretrained, meta["extra"]["sha256"])
         sim = Simulation(cfg, strategy, out, proto, model.to(cfg.device), progress,
                          strategy_impl=impl, run=run)
         return sim.run()

@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ralis.errors import RalisError
+from ralis.errors import RalisError, disk_full, full_disk_reported
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS acquisitions (
@@ -78,6 +78,8 @@ class RunStore:
                 self.db.execute("ALTER TABLE budgets ADD COLUMN extra TEXT")  # before 0.5
             self._noted = False  # this process's git revision is in computed_by
         except sqlite3.DatabaseError as exc:
+            if disk_full(exc, self.root) is not None:  # not damaged: no room to open it
+                raise disk_full(exc, self.root) from None
             raise RunStoreError(f"{path} is damaged ({exc}); {_recover_hint(self.root)}"
                                 ) from None
 
@@ -88,6 +90,16 @@ class RunStore:
         tmp = root / f".{STORE_NAME}.{os.getpid()}.tmp"
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        with full_disk_reported(root):
+            cls._write_new(tmp, meta)
+        os.replace(tmp, root / STORE_NAME)
+        from ralis.files.atomic import fsync_dir
+
+        fsync_dir(root)
+        return cls(root)
+
+    @staticmethod
+    def _write_new(tmp: Path, meta: dict[str, Any]) -> None:
         db = sqlite3.connect(tmp, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -98,17 +110,12 @@ class RunStore:
                                [(k, json.dumps(v)) for k, v in meta.items()])
         finally:
             db.close()  # checkpoints the WAL into the file
-        os.replace(tmp, root / STORE_NAME)
-        from ralis.files.atomic import fsync_dir
-
-        fsync_dir(root)
-        return cls(root)
 
     def close(self) -> None:
         self.db.close()
 
     def _write(self, sql: str, rows: list[tuple] | tuple = ()) -> None:
-        with self.db:
+        with full_disk_reported(self.root), self.db:
             self.db.execute("BEGIN IMMEDIATE")
             if rows and isinstance(rows, list):
                 self.db.executemany(sql, rows)
@@ -118,7 +125,7 @@ class RunStore:
     # --- acquisitions ---------------------------------------------------------------------
     def add_acquisitions(self, step: int, rows: list[tuple[int, str, int, int]]) -> None:
         """``rows``: (region_id, image name, row, col) in selection order; one transaction."""
-        with self.db:
+        with full_disk_reported(self.root), self.db:
             self.db.execute("BEGIN IMMEDIATE")
             start = self.num_acquired()
             self.db.executemany(

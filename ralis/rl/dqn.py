@@ -29,6 +29,7 @@ __all__ = [
     "dqn_update",
     "select_actions",
     "greedy_actions",
+    "pool_q_values",
     "sync_target",
 ]
 
@@ -154,23 +155,28 @@ def dqn_update(
 
 
 @torch.no_grad()
-def greedy_actions(
+@torch.no_grad()
+def pool_q_values(
     qnet: nn.Module, pools: torch.Tensor, state: torch.Tensor, chunk: int = 16
 ) -> torch.Tensor:
-    """``argmax`` of the Q-values of each pool: ``pools [K, N, Da]`` -> ``[K]`` int64.
+    """The Q-values of each pool's actions: ``pools [K, N, Da]`` -> ``[K, N]``.
 
-    Runs the net in eval mode under ``no_grad``, ``chunk`` pools at a time (its mode is
-    restored afterwards).
+    Runs the net in eval mode, ``chunk`` pools at a time (its mode is restored afterwards).
     """
     was_training = qnet.training
     qnet.eval()
     try:
-        out = [
-            qnet(pools[i : i + chunk], state).argmax(dim=1) for i in range(0, pools.shape[0], chunk)
-        ]
+        out = [qnet(pools[i : i + chunk], state) for i in range(0, pools.shape[0], chunk)]
     finally:
         qnet.train(was_training)
-    return torch.cat(out).long().cpu()
+    return torch.cat(out)
+
+
+def greedy_actions(
+    qnet: nn.Module, pools: torch.Tensor, state: torch.Tensor, chunk: int = 16
+) -> torch.Tensor:
+    """``argmax`` of the Q-values of each pool: ``pools [K, N, Da]`` -> ``[K]`` int64."""
+    return pool_q_values(qnet, pools, state, chunk).argmax(dim=1).long().cpu()
 
 
 def select_actions(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import yaml
@@ -21,6 +23,22 @@ def rewrite(root, **changes):
     data = yaml.safe_load(path.read_text())
     data.update(changes)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def hashed(images, base, seed, split, threshold):
+    """The documented fraction rule, computed here: the images (sorted) whose SHA-256 draw of
+    (seed, split name, path without suffix) is below ``threshold``; at least one, and never
+    all (the one with the largest draw stays)."""
+    def draw(p):
+        rel = p.relative_to(base).with_suffix("").as_posix()
+        digest = hashlib.sha256(f"{seed}\0{split}\0{rel}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    images = sorted(images)
+    chosen = [p for p in images if draw(p) < threshold] or [min(images, key=draw)]
+    if len(chosen) == len(images):
+        chosen.remove(max(images, key=draw))
+    return [p.stem for p in chosen]
 
 
 def rel(pairs, root):
@@ -91,14 +109,12 @@ def test_carve_by_fraction_is_reproducible_disjoint_and_seeded(driving):
     })
     train = create_dataset("folder", "train", root=driving)
     val = create_dataset("folder", "val", root=driving)
-    assert len(val) == 2 and len(train) == 5  # round(0.3 * 7) = 2 taken out of 7
     assert not set(train.names) & set(val.names)
     assert sorted(train.names + val.names) == sorted(
         p.stem for p in driving.glob("train/*/*_image.jpg"))
-    # the draw: permutation of the 7 sorted images with seed 4, first 2
-    images = sorted(driving.glob("train/*/*_image.jpg"))
-    expected = sorted(images[i].stem for i in np.random.default_rng(4).permutation(7)[:2])
-    assert sorted(val.names) == expected
+    # the draw: each image's hash of (seed 4, "val", its path) below 0.3
+    expected = hashed(driving.glob("train/*/*_image.jpg"), driving, 4, "val", 0.3)
+    assert val.names == expected and len(val) == 2 and len(train) == 5
     assert create_dataset("folder", "val", root=driving).names == val.names
     assert val.pairs[0][1].name == val.pairs[0][0].name.replace("_image.jpg", "_label.png")
     rewrite(driving, splits={**yaml.safe_load((driving / "ralis-dataset.yaml").read_text())[
@@ -117,7 +133,9 @@ def test_carve_by_glob_and_two_carves_from_one_source(driving):
     val = create_dataset("folder", "val", root=driving)
     train = create_dataset("folder", "train", root=driving)
     assert test.names == ["5000_image", "5001_image"]
-    assert len(val) == 1 and len(train) == 4  # round(0.2 * 7) = 1 of the 5 left
+    left = [p for p in driving.glob("train/*/*_image.jpg") if p.parent.name != "seq05"]
+    assert val.names == hashed(left, driving, 0, "val", 0.2)  # of the 5 the glob left
+    assert len(val) + len(train) == 5
     assert not (set(val.names) & set(test.names)) and not (set(train.names) & set(val.names))
     assert not any(n.startswith("5") for n in train.names + val.names)
 
@@ -212,9 +230,9 @@ def test_carving_does_not_depend_on_the_order_of_the_splits(driving, order):
     })
     names = {s: create_dataset("folder", s, root=driving).names for s in ("train", "val", "test")}
     assert names["test"] == ["5000_image", "5001_image"]  # all of seq05, even listed last
-    # val: round(0.2 * 7) = 1 image, drawn with seed 0 from the 5 sorted images seq05 left
+    # val: about 20% of the 5 images seq05 left, by their hashes with seed 0
     left = sorted(p for p in driving.glob("train/*/*_image.jpg") if p.parent.name != "seq05")
-    assert names["val"] == [left[int(np.random.default_rng(0).permutation(5)[0])].stem]
+    assert names["val"] == hashed(left, driving, 0, "val", 0.2)
     assert sorted(names["train"]) == sorted({p.stem for p in left} - set(names["val"]))
 
 
@@ -227,7 +245,10 @@ def test_fraction_carves_go_in_split_name_order_and_globs_must_be_disjoint(drivi
     rewrite(driving, splits={"train": train, "a": a, "b": b})
     assert {s: create_dataset("folder", s, root=driving).names for s in ("a", "b")} == first
     images = sorted(driving.glob("train/*/*_image.jpg"))
-    assert first["a"] == sorted(images[i].stem for i in np.random.default_rng(1).permutation(7)[:2])
+    assert first["a"] == hashed(images, driving, 1, "a", 0.3)
+    # b: of those a left, each below 0.3 / (1 - 0.3): about 30% of them all
+    rest = [p for p in images if p.stem not in first["a"]]
+    assert first["b"] == hashed(rest, driving, 0, "b", 0.3 / 0.7)
     rewrite(driving, splits={"train": train, "x": {"from": "train", "images": "train/seq0[12]/*"},
                              "y": {"from": "train", "images": "train/seq02/*"}})
     with pytest.raises(DataError, match=r"image train/seq02/2000_image\.jpg matches the images "

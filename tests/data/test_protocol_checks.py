@@ -114,7 +114,7 @@ def test_carved_test_split_passes_the_overlap_check(driving):
     cfg = DataConfig(dataset="folder", root=str(driving), region_size=(4, 4), state_images=1,
                      dqn_train_images=1, allow_missing_classes=True)
     proto = load_protocol(cfg, progress=False)
-    assert len(proto.reward) == 2 and len(proto.test) == 2
+    assert len(proto.reward) == 2 and len(proto.test) >= 1
     assert not set(proto.reward.names) & set(proto.test.names)
 
 

@@ -83,3 +83,25 @@ def upscaled_pool(proto, factor: int = 2):
                        torch.stack([torch.from_numpy(w[1].astype(np.int64)) for w in work]),
                        list(proto.pool.names))
     return native_img, native_gt, replace(proto, pool=working)
+
+
+@pytest.fixture
+def project(monkeypatch, capsys, tmp_path, tiny_project_inputs):
+    """A project with round 1 (6 random regions) requested in PNG."""
+    from tests.cli_helpers import run_cli
+    from tests.labelling.test_label_cli import init
+
+    assert init(monkeypatch, capsys, tmp_path, tiny_project_inputs)[0] == 0
+    root = tmp_path / "proj"
+    assert run_cli(monkeypatch, capsys, "label", "next", str(root), "--regions", "6",
+                   "--strategy", "random", "--quiet")[0] == 0
+    return root
+
+
+def ledger_rows(root):
+    """Everything the ledger holds that an import or a round could change."""
+    from ralis.labelling.project import open_project
+
+    with open_project(root, "test") as p:
+        return {t: p.ledger.rows(f"SELECT * FROM {t}") for t in ("imports", "labels", "requests",
+                                                                 "repeats", "rounds")}

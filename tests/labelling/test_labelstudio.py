@@ -232,13 +232,14 @@ def test_config_without_colours_and_odd_names(tmp_path):
 
 
 def test_tasks_known_answer(tmp_path):
-    get_format("labelstudio").export_requests(export_ctx(tmp_path,
+    get_format("labelstudio").export_requests(export_ctx(tmp_path, project_id="c0ffee",
                                                          image_root_url="http://h:8/img/"))
     tasks = load(tmp_path / "labelstudio_tasks.json")
+    origin = {"ralis_project": "demo", "ralis_project_id": "c0ffee", "ralis_round": 2}
     assert [t["data"] for t in tasks] == [
-        {"image": "http://h:8/img/a.png", "ralis_image": "a.png", "ralis_round": 2,
+        {"image": "http://h:8/img/a.png", "ralis_image": "a.png", **origin,
          "ralis_regions": [4, 9]},
-        {"image": "http://h:8/img/sub/b.png", "ralis_image": "sub/b.png", "ralis_round": 2,
+        {"image": "http://h:8/img/sub/b.png", "ralis_image": "sub/b.png", **origin,
          "ralis_regions": [17]}]
     (pred,) = tasks[0]["predictions"]
     first = pred["result"][0]

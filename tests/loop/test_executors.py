@@ -5,13 +5,20 @@ results.csv must agree exactly; a failing cell is reported and the others finish
 cell resumes from its own saved state.
 """
 
+import importlib.util
+import json
 import os
+import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from ralis.config import apply_overrides, get_preset
 from ralis.errors import ConfigError
 from ralis.loop.executors import (
+    EXECUTORS,
     LocalExecutor,
     RayExecutor,
     SequentialExecutor,
@@ -21,6 +28,7 @@ from ralis.loop.executors import (
 from ralis.loop.grid import GridError, grid_cells, run_grid
 from ralis.report import read_csv
 
+ROOT = Path(__file__).resolve().parents[2]
 GRID = {"strategies": ["random", "ralis"], "seeds": [0, 1], "agent_seeds": [0, 1]}
 # wall-clock seconds differ; the git revision is read once per process (others may commit)
 NOT_COMPARED = {"wall_time", "git_revision"}
@@ -82,7 +90,8 @@ def test_local_pool_gives_the_same_table(tiny_cfg, tmp_path, sequential_rows):
     assert_same_numbers(rows, sequential_rows)
     # the driver held the grid folder's lock; every cell had its own; all were released
     assert (out / "agent-s1" / "policy.safetensors").exists()
-    assert not (out / ".lock").read_text() and not (out / "ralis-s1" / ".lock").read_text()
+    assert not (out / ".lock").read_text().strip()  # blanked, never emptied
+    assert not (out / "ralis-s1" / ".lock").read_text().strip()
 
 
 def test_ray_gives_the_same_table(tiny_cfg, tmp_path, sequential_rows, ray_cluster):
@@ -183,12 +192,49 @@ def test_sequential_path_never_imports_ray():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_local_executor_defaults(monkeypatch):
+def test_local_executor_defaults(monkeypatch, tiny_cfg, tmp_path):
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert make_executor("local", jobs=3).threads == 2
-    assert make_executor("local").jobs == 8 and make_executor("local").threads == 1
+    assert make_executor("local").jobs == 8
+    cell = grid_cells(tiny_cfg, tmp_path, ["random"], [0])[0]
+    for name in EXECUTORS[:2]:  # every executor: the config's threads, else 1, never the CPUs
+        assert make_executor(name, jobs=None if name == "local" else 1).prepare(
+            cell).cfg.threads == 1
+        assert make_executor(name).prepare(replace(cell, cfg=replace(
+            tiny_cfg, threads=3))).cfg.threads == 3
+        assert make_executor(name, threads=2).prepare(cell).cfg.threads == 2
     with pytest.raises(ConfigError, match="--jobs 0"):
         LocalExecutor(jobs=0)
+
+
+def cli_benchmark(out, *extra: str) -> list[dict]:
+    """``ralis benchmark`` in a process of its own, whose torch has its default thread count
+    (the CPU count), as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-m", "ralis", "benchmark", "--preset", "synthetic-tiny", "--strategies",
+         "random", "--seeds", "0,1", "--budgets", "8,16", "--no-upper-bound", "--quiet",
+         "--out", str(out), *extra], env=env, cwd=ROOT, capture_output=True, text=True,
+        timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return read_csv(out / "results.csv")
+
+
+def test_the_executor_does_not_change_the_numbers(tmp_path, request):
+    """Sequential and a local pool from the command line, each in a process with torch's
+    default threads, and Ray (when installed) with its default: every cell the same numbers;
+    each cell's config.json records its thread count."""
+    sequential = cli_benchmark(tmp_path / "sequential")
+    assert_same_numbers(cli_benchmark(tmp_path / "local", "--executor", "local", "--jobs", "2"),
+                        sequential)
+    for cell in ("theta0", "random-s0", "random-s1"):
+        config = json.loads((tmp_path / "sequential" / cell / "config.json").read_text())
+        assert config["threads"] == 1
+    if importlib.util.find_spec("ray") is not None:
+        request.getfixturevalue("ray_cluster")
+        cfg = apply_overrides(get_preset("synthetic-tiny"), ["al.budgets=8,16"])
+        rows = read_csv(run_grid(cfg, tmp_path / "ray", ["random"], [0, 1], upper=False,
+                                 progress=False, executor=RayExecutor()))
+        assert_same_numbers(rows, sequential)
 
 
 # --------------------------------------------------------------------- a worker that dies

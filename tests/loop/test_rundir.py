@@ -388,7 +388,7 @@ def test_bad_data_leaves_no_run_directory_behind(tiny_cfg, tmp_path):
 
 
 def test_a_failed_simulation_releases_its_lock(tiny_cfg, tiny_proto, tiny_theta0, tmp_path):
-    from ralis.loop import rundir
+    from ralis.files import folders
     from ralis.loop.simulate import Simulation
     from ralis.models import load_model
 
@@ -396,7 +396,7 @@ def test_a_failed_simulation_releases_its_lock(tiny_cfg, tiny_proto, tiny_theta0
     with pytest.raises(ConfigError, match="larger than the pool"):
         Simulation(apply_overrides(tiny_cfg, ["al.budgets=99999"]), "random", tmp_path / "s",
                    tiny_proto, model, progress=False)
-    assert os.path.realpath(tmp_path / "s") not in rundir._HELD
+    assert os.path.realpath(tmp_path / "s") not in folders._HELD
 
 
 def test_agent_policy_is_rewritten_after_a_crash_between_files(tiny_cfg, tiny_proto, tmp_path,

@@ -84,6 +84,13 @@ class ExportContext:
     out_dir: Path  # rounds/<n>/: write here only
     image_root_url: str | None = None  # Label Studio: URL prefix of the images folder
     prediction: object = None  # Callable[[str], np.ndarray | None] | None
+    project_id: str | None = None  # the project's unique id: every export carries it
+
+    def origin(self) -> dict[str, object]:
+        """What an export says about where it comes from (read back by
+        :meth:`ImportContext.check_origin`)."""
+        return {"ralis_project": self.project, "ralis_project_id": self.project_id,
+                "ralis_round": self.round}
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,27 @@ class ImportContext:
 
     classes: ClassInfo
     images: dict[str, ImageInfo]  # every image of the project, by name
+    project: str | None = None  # the project's name and unique id, and its last round
+    project_id: str | None = None
+    last_round: int | None = None
+
+    def check_origin(self, origin: dict, where: str) -> None:
+        """Refuse a file whose ``ralis_project_id`` (else ``ralis_project``, the name) is
+        another project's, or whose ``ralis_round`` this project never had; a file that says
+        nothing (a tool that drops them) passes."""
+        pid, name, round_ = (origin.get(k) for k in ("ralis_project_id", "ralis_project",
+                                                    "ralis_round"))
+        other = (pid is not None and self.project_id is not None and pid != self.project_id) or (
+            pid is None and name is not None and self.project is not None and name != self.project)
+        if other:
+            shown = " ".join(str(v)[:80] for v in (name, pid and f"(id {pid})") if v)
+            raise LabelFileError(f"{where}: exported by another labelling project ({shown}), not "
+                                 f"{self.project}; import it into that project")
+        if round_ is not None and self.last_round is not None and not (
+                isinstance(round_, int) and 0 <= round_ <= self.last_round):
+            raise LabelFileError(f"{where}: exported for round {str(round_)[:20]}, but this "
+                                 f"project has rounds up to {self.last_round}; it belongs to "
+                                 "another project (or another copy of this one)")
 
     @staticmethod
     def check_name(name: object, where: str) -> None:

@@ -2,7 +2,9 @@
 
 * Requests: ``coco_requests.json`` with the round's images, one category per class (id =
   class id + 1) plus a ``"ralis-request"`` category, and one box annotation per requested region
-  (``bbox [x, y, w, h]`` in native pixels, ``"ralis_region"``: the region id).
+  (``bbox [x, y, w, h]`` in native pixels, ``"ralis_region"``: the region id). Its ``info`` says
+  where it comes from (``ralis_project``, ``ralis_project_id``, ``ralis_round``); a labels file
+  whose ``info`` still says so must come from this project.
 * Labels: a COCO JSON whose annotations carry ``segmentation`` as a polygon list
   (``[[x1, y1, x2, y2, ...], ...]``), an uncompressed RLE (``{"size": [h, w], "counts": [..]}``)
   or a compressed RLE (``counts`` a string). RLE runs are column-major over the whole image.
@@ -11,7 +13,9 @@
 
 Every RLE/polygon operation goes through ``pycocotools.mask``; everything is type- and range-checked
 first, because its C code trusts its input (a truncated RLE string is read past its end, a run
-total short of ``h*w`` leaves uninitialised pixels, a huge coordinate allocates without bound).
+total short of ``h*w`` leaves uninitialised pixels, a huge coordinate allocates without bound):
+an annotation's polygons may hold at most :data:`MAX_POINTS` points and :data:`MAX_OUTLINE`
+pixels of outline, and are merged into one mask of the image's size.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ REQUESTS_FILE = "coco_requests.json"
 # subtracting 48) closed by one final char ('0'..'O'). 7 chars x 5 bits hold any 32-bit count.
 _RLE_STRING = re.compile(r"(?:[P-o]{0,6}[0-O])+")
 _MAX_COUNT = 2**32 - 1
+MAX_POINTS = 100_000  # polygon points per annotation
+MAX_OUTLINE = 2_000_000  # outline length per annotation, in pixels (each edge's longer side)
 
 
 def _is_int(x: object) -> bool:
@@ -211,6 +217,11 @@ class _Reader:
             raise self.fail(where, "has no segmentation (a box only?); label with polygons or "
                                    "masks")
         limit = 4 * (h + w)  # far outside the image: bounds pycocotools' boundary rasterisation
+        points = sum(len(p) // 2 for p in polys if isinstance(p, list))
+        if points > MAX_POINTS:
+            raise self.fail(where, f"has {points} polygon points, more than the {MAX_POINTS} "
+                                   "ralis reads per annotation; simplify the polygons or export "
+                                   "masks (RLE)")
         for j, p in enumerate(polys):
             if not isinstance(p, list) or not all(map(_is_number, p)):
                 raise self.fail(where, f"polygon {j} is not a flat list of numbers")
@@ -223,8 +234,14 @@ class _Reader:
             if not all(-limit <= v <= limit and math.isfinite(v) for v in p):
                 raise self.fail(where, f"polygon {j} has a coordinate that is not finite or lies "
                                        "far outside the image; coordinates are native pixels")
+        xy = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polys]
+        outline = sum(float(np.abs(np.roll(q, -1, axis=0) - q).max(axis=1).sum()) for q in xy)
+        if outline > MAX_OUTLINE:  # pycocotools' memory grows with the outlines' length
+            raise self.fail(where, f"its polygons' outlines are {outline:.0f} pixels long, more "
+                                   f"than the {MAX_OUTLINE} ralis reads per annotation; "
+                                   "simplify the polygons or export masks (RLE)")
         rles = mask_utils.frPyObjects([[float(v) for v in p] for p in polys], h, w)
-        return _decode(rles).any(axis=2)
+        return _decode(mask_utils.merge(rles)).astype(bool)  # the union: one [H, W] mask
 
     def _uncompressed(self, counts: list, h: int, w: int, where: str) -> np.ndarray:
         if not all(_is_int(c) and 0 <= c <= _MAX_COUNT for c in counts):
@@ -261,6 +278,9 @@ class _Reader:
     # ------------------------------------------------------------------ whole file
     def read(self) -> list[ImageLabels]:
         doc = self.load()
+        info = doc.get("info")
+        if isinstance(info, dict):  # kept by tools that keep the requests file's info
+            self.ctx.check_origin(info, f"{self.file}: info")
         cats = self.categories(doc)
         images = self.images(doc)
         canvases = {k: Canvas(im.height, im.width, self.ctx.classes.ignore_index, im.name,
@@ -305,7 +325,7 @@ class CocoFormat:
                          "iscrowd": 0, "segmentation": [], "ralis_region": r.region_id})
         doc = {"info": {"description": f"ralis label requests: project {ctx.project}, round "
                                        f"{ctx.round}; label inside each {REQUEST_CATEGORY} box",
-                        "ralis_project": ctx.project, "ralis_round": ctx.round},
+                        **ctx.origin()},
                "licenses": [], "images": image_doc, "categories": _categories(ctx),
                "annotations": anns}
         return [_write_json(ctx.out_dir / REQUESTS_FILE, doc)]
@@ -344,6 +364,7 @@ class CocoFormat:
                                               "counts": rle["counts"].decode("ascii")},
                              "area": int(mask_utils.area(rle)),
                              "bbox": [float(v) for v in mask_utils.toBbox(rle)], "iscrowd": 1})
-        doc = {"info": {"description": "ralis scripted annotator"}, "licenses": [],
+        doc = {"info": {"description": "ralis scripted annotator", **ctx.origin()},
+               "licenses": [],
                "images": _images(infos), "categories": _categories(ctx), "annotations": anns}
         return _write_json(Path(path), doc)

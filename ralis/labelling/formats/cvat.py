@@ -3,7 +3,9 @@
 Export (``cvat_annotations.xml``, ``cvat_images.txt``, ``cvat_labels.json`` under ``out_dir``):
 one ``<image>`` per image with requests, one ``<box label="ralis-request">`` per requested region
 (corners ``xtl=left, ytl=top, xbr=left+width, ybr=top+height``: CVAT's coordinates are continuous,
-pixel ``c`` spans ``[c, c+1)``), with an ``<attribute name="region">`` holding the region id. Create
+pixel ``c`` spans ``[c, c+1)``), with an ``<attribute name="region">`` holding the region id and
+``project``, ``project_id``, ``round`` saying where it comes from (an export whose request boxes
+name another project is refused on import). Create
 the CVAT task from the images listed in ``cvat_images.txt`` with the labels of ``cvat_labels.json``
 (paste it into the label constructor's *Raw* tab), then upload ``cvat_annotations.xml`` as
 "CVAT 1.1" annotations. Images are numbered in name order, CVAT's default (lexicographic) sorting.
@@ -57,9 +59,17 @@ from ralis.labelling.formats.base import (
     RequestBox,
     class_colors,
 )
+from ralis.labelling.formats.cvat_raster import (
+    box_corners,
+    decode_rle,
+    encode_rle,
+    fill_ellipse,
+    fill_polygon,
+)
 
 REQUEST_LABEL = "ralis-request"
 REGION_ATTRIBUTE = "region"
+ORIGIN_ATTRIBUTES = ("project", "project_id", "round")  # a request's project and round
 ANNOTATIONS_FILE = "cvat_annotations.xml"
 IMAGES_FILE = "cvat_images.txt"
 LABELS_FILE = "cvat_labels.json"
@@ -71,84 +81,6 @@ _RLE = re.compile(r"\s*\d{1,15}(\s*,\s*\d{1,15})*\s*")
 _FIX = "export the task from CVAT as 'CVAT for images 1.1' and import that file"
 
 
-# ----------------------------------------------------------------------------- RLE and raster
-
-
-def encode_rle(mask: np.ndarray) -> list[int]:
-    """CVAT's mask RLE of boolean ``mask [h, w]`` (the mask's own box): run lengths, row-major,
-    alternating background/foreground and starting with background (a leading 0 when the first
-    pixel is foreground). ``[[1, 1], [0, 1]] -> [0, 2, 1, 1]``."""
-    flat = np.asarray(mask, dtype=bool).ravel()
-    if flat.size == 0:
-        return []
-    cuts = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    runs = np.diff(np.concatenate(([0], cuts, [flat.size])))
-    if flat[0]:
-        runs = np.concatenate(([0], runs))
-    return runs.astype(np.int64).tolist()
-
-
-def decode_rle(counts: Sequence[int] | np.ndarray, height: int, width: int) -> np.ndarray:
-    """Inverse of :func:`encode_rle`: ``counts`` (sum ``height * width``) -> bool ``[h, w]``."""
-    counts = np.asarray(counts, dtype=np.int64)
-    values = (np.arange(counts.size) % 2).astype(bool)  # background first
-    return np.repeat(values, counts).reshape(height, width)
-
-
-def fill_polygon(xy: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pixels whose centres lie inside polygon ``xy [N, 2]`` (x, y in continuous image
-    coordinates; even-odd rule) -> bool ``[height, width]``.
-
-    Scanline at each pixel-row centre, vectorised over edges and rows: a crossing at ``x`` counts
-    for the pixels with ``c + 0.5 > x``, i.e. from column ``floor(x + 0.5)`` on; the parity of
-    the crossings to a pixel's left says whether it is inside. Half-open rules on both axes make
-    polygons that share an edge split its pixels instead of both claiming them."""
-    out = np.zeros((height, width), dtype=bool)
-    xy = np.asarray(xy, dtype=np.float64)
-    if len(xy) < 3:
-        return out
-    x0, y0 = xy[:, 0], xy[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    r_lo = max(math.ceil(y0.min() - 0.5), 0)
-    r_hi = min(math.floor(y0.max() - 0.5), height - 1)
-    step = max(1, 4_000_000 // len(xy))  # rows per chunk: keeps [rows, edges] arrays small
-    for start in range(r_lo, r_hi + 1, step):
-        rows = np.arange(start, min(start + step, r_hi + 1))
-        py = rows[:, None] + 0.5
-        cross = (y0 <= py) != (y1 <= py)  # [rows, edges]; horizontal edges never cross
-        dy = np.where(y1 != y0, y1 - y0, 1.0)
-        x = x0 + (py - y0) * (x1 - x0) / dy
-        r_idx, e_idx = np.nonzero(cross)
-        cols = np.clip(np.floor(x[r_idx, e_idx] + 0.5), 0, width).astype(np.int64)
-        hits = np.bincount(r_idx * (width + 1) + cols, minlength=len(rows) * (width + 1))
-        parity = np.cumsum(hits.reshape(len(rows), width + 1), axis=1)[:, :width] % 2
-        out[rows] = parity.astype(bool)
-    return out
-
-
-def box_corners(xtl: float, ytl: float, xbr: float, ybr: float, rotation: float = 0.0
-                ) -> np.ndarray:
-    """The 4 corners ``[4, 2]`` of a CVAT box, rotated by ``rotation`` degrees (clockwise on
-    screen, y down) about its centre."""
-    cx, cy = (xtl + xbr) / 2, (ytl + ybr) / 2
-    dx = np.array([xtl, xbr, xbr, xtl]) - cx
-    dy = np.array([ytl, ytl, ybr, ybr]) - cy
-    t = math.radians(rotation)
-    return np.stack([cx + dx * math.cos(t) - dy * math.sin(t),
-                     cy + dx * math.sin(t) + dy * math.cos(t)], axis=1)
-
-
-def fill_ellipse(cx: float, cy: float, rx: float, ry: float, rotation: float, height: int,
-                 width: int) -> np.ndarray:
-    """Pixels whose centres lie inside a CVAT ellipse -> bool ``[height, width]``."""
-    t = math.radians(rotation)
-    dy = np.arange(height)[:, None] + 0.5 - cy
-    dx = np.arange(width)[None, :] + 0.5 - cx
-    u = dx * math.cos(t) + dy * math.sin(t)
-    v = -dx * math.sin(t) + dy * math.cos(t)
-    return (u / rx) ** 2 + (v / ry) ** 2 <= 1.0
-
-
 # ----------------------------------------------------------------------------- writing
 
 
@@ -157,8 +89,9 @@ def _labels_spec(ctx: ExportContext) -> list[dict]:
     spec: list[dict] = [{"name": n, "color": c, "type": "any", "attributes": []}
                         for n, c in zip(ctx.classes.names, class_colors(ctx.classes), strict=True)]
     spec.append({"name": REQUEST_LABEL, "color": REQUEST_COLOR, "type": "rectangle",
-                 "attributes": [{"name": REGION_ATTRIBUTE, "mutable": False,
-                                 "input_type": "text", "default_value": "", "values": [""]}]})
+                 "attributes": [{"name": name, "mutable": False, "input_type": "text",
+                                 "default_value": "", "values": [""]}
+                                for name in (REGION_ATTRIBUTE, *ORIGIN_ATTRIBUTES)]})
     return spec
 
 
@@ -202,11 +135,29 @@ def _document(ctx: ExportContext, names: list[str]) -> tuple[ET.Element, dict[st
     return root, images
 
 
-def _add_request(image: ET.Element, box: RequestBox, source: str) -> None:
+def _add_request(image: ET.Element, box: RequestBox, source: str, ctx: ExportContext) -> None:
     el = _sub(image, "box", label=REQUEST_LABEL, source=source, occluded="0",
               xtl=f"{box.left:.2f}", ytl=f"{box.top:.2f}", xbr=f"{box.left + box.width:.2f}",
               ybr=f"{box.top + box.height:.2f}", z_order="0")
     _sub(el, "attribute", str(box.region_id), name=REGION_ATTRIBUTE)
+    for name, value in zip(ORIGIN_ATTRIBUTES, ctx.origin().values(), strict=True):
+        if value is not None:
+            _sub(el, "attribute", str(value), name=name)
+
+
+def _check_origin(root: ET.Element, ctx: ImportContext, path: Path) -> None:
+    """The request boxes' project and round attributes (CVAT keeps them) must be this
+    project's."""
+    for box in root.iter("box"):
+        if box.get("label") != REQUEST_LABEL:
+            continue
+        found = {a.get("name"): (a.text or "").strip() for a in box.findall("attribute")}
+        origin = {key: found.get(name) or None for key, name in zip(
+            ("ralis_project", "ralis_project_id", "ralis_round"), ORIGIN_ATTRIBUTES, strict=True)}
+        if origin["ralis_round"] is not None:
+            text = origin["ralis_round"]
+            origin["ralis_round"] = int(text) if _INT.fullmatch(text) else text
+        ctx.check_origin(origin, f"{path.name}: a {REQUEST_LABEL} box")
 
 
 def _write(root: ET.Element, path: Path) -> None:
@@ -392,7 +343,7 @@ class CvatFormat:
         root, images = _document(ctx, names)
         for name in names:
             for box in sorted(by_image[name], key=lambda b: b.region_id):
-                _add_request(images[name], box, source="auto")
+                _add_request(images[name], box, "auto", ctx)
         ctx.out_dir.mkdir(parents=True, exist_ok=True)
         xml_path = ctx.out_dir / ANNOTATIONS_FILE
         _write(root, xml_path)
@@ -405,6 +356,7 @@ class CvatFormat:
     def import_labels(self, path: Path, ctx: ImportContext) -> list[ImageLabels]:
         path = Path(path)
         root = _read_root(path)
+        _check_origin(root, ctx, path)
         names = _Names(ctx)
         canvases: dict[str, Canvas] = {}
         for i, image in enumerate(root.findall("image")):
@@ -446,7 +398,7 @@ class CvatFormat:
         for name in names:
             boxes = sorted(by_image.get(name, []), key=lambda b: b.region_id)
             for box in boxes:
-                _add_request(images[name], box, source="file")
+                _add_request(images[name], box, "file", ctx)
             if name in answer_of:
                 _add_answer_masks(images[name], answer_of[name].labels, boxes, ctx)
         path = Path(path)

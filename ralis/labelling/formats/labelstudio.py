@@ -9,8 +9,9 @@ Export (``rounds/<n>/``):
   ``request`` with the one label ``label this region``;
 * ``labelstudio_tasks.json``: one task per image with requests, to import in the project (Import >
   upload the file). ``data`` holds ``image`` (the URL Label Studio loads), ``ralis_image`` (the
-  image's name in the ralis project; the import uses it), ``ralis_round`` and ``ralis_regions``
-  (the requested region ids). The image URL is ``--image-root-url`` + ``/`` + the name when one is
+  image's name in the ralis project; the import uses it), where the task comes from
+  (``ralis_project``, ``ralis_project_id``, ``ralis_round``) and ``ralis_regions`` (the
+  requested region ids). The image URL is ``--image-root-url`` + ``/`` + the name when one is
   given (a web server that serves the images folder), else Label Studio's local files,
   ``/data/local-files/?d=<images folder's name>/<name>``: start Label Studio with
   ``LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true`` and
@@ -28,10 +29,9 @@ Import: the project's export in Label Studio's ``JSON`` format (Export > JSON): 
 with ``data`` and ``annotations[*].result``. Per task, the **latest non-cancelled annotation**
 counts: annotations with ``was_cancelled`` (skipped) are dropped, and of the rest the one with the
 latest ``updated_at`` (else ``created_at``; equal or missing times: the later one in the list)
-wins; a task without one labels nothing. The image is ``data.ralis_image``; without it, a local
-files URL's ``d`` path that ends with a project image's name, else the basename of
-``data.image`` (Label Studio's upload prefix ``<8 hex>-`` removed) when exactly one project image
-has it. Results: ``brushlabels`` with ``value.format == "rle"`` (its ``original_width`` /
+wins; a task without one labels nothing. The image is ``data.ralis_image``, else found from the
+image URL, and a task of another project is refused (:mod:`ralis.labelling.formats.ls_tasks`).
+Results: ``brushlabels`` with ``value.format == "rle"`` (its ``original_width`` /
 ``original_height`` must be the image's size) and ``polygonlabels`` (percent points, rasterised
 at native pixels: a pixel is inside when its centre is); ``rectanglelabels`` of the ``request``
 control are ignored; any other result is an error. Several results of one class are a union,
@@ -48,12 +48,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -70,6 +69,7 @@ from ralis.labelling.formats.base import (
     RequestBox,
     class_colors,
 )
+from ralis.labelling.formats.ls_tasks import resolve_image
 
 TASKS_FILE = "labelstudio_tasks.json"
 CONFIG_FILE = "labelstudio_config.xml"
@@ -77,7 +77,6 @@ IMAGE, BRUSH, POLYGON, REQUEST = "image", "label", "polygon", "request"  # contr
 REQUEST_LABEL = "label this region"
 REQUEST_COLOR = "#ff00ff"
 LOCAL_FILES_URL = "/data/local-files/?d="
-_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _MIN_TYPES = ("brushlabels", "polygonlabels", "rectanglelabels")
 
 
@@ -173,7 +172,7 @@ def _task(ctx: ExportContext, name: str, boxes: Sequence[RequestBox]) -> dict[st
             if pred.shape != (h, w):
                 raise ValueError(f"prediction for {name} is {pred.shape}, the image is {(h, w)}")
             results += brush_results(pred, _inside(boxes, h, w), ctx.classes.names, "model")
-    data = {"image": image_url(ctx, name), "ralis_image": name, "ralis_round": ctx.round,
+    data = {"image": image_url(ctx, name), "ralis_image": name, **ctx.origin(),
             "ralis_regions": [int(b.region_id) for b in boxes]}
     return {"data": data,
             "predictions": [{"model_version": f"ralis round {ctx.round}", "result": results}]}
@@ -223,31 +222,6 @@ def _latest(annotations: list[dict], where: str) -> tuple[int, dict] | None:
         if best is None or key >= best[0]:
             best = (key, k, a)
     return None if best is None else (best[1], best[2])
-
-
-def _resolve_image(data: dict, ctx: ImportContext, where: str) -> str:
-    """The project image a task labels (module docs)."""
-    if "ralis_image" in data:
-        return ctx.image(data["ralis_image"], where).name
-    url = data.get("image")
-    if not isinstance(url, str):
-        raise LabelFileError(f"{where}: the task's data has neither ralis_image nor an image URL; "
-                             "import the tasks ralis exported (labelstudio_tasks.json)")
-    parts = urlsplit(url)
-    d = parse_qs(parts.query).get("d")
-    if d:  # local files: the name, maybe under folders of the document root
-        steps = PurePosixPath(d[0]).parts
-        for k in range(len(steps)):
-            if "/".join(steps[k:]) in ctx.images:
-                return "/".join(steps[k:])
-    base = PurePosixPath(unquote(d[0] if d else parts.path)).name
-    for candidate in (base, _UPLOAD_PREFIX.sub("", base)):
-        hits = [n for n in ctx.images if PurePosixPath(n).name == candidate]
-        if len(hits) == 1:
-            return hits[0]
-    raise LabelFileError(f"{where}: no single project image matches {url[:120]!r} (and the task "
-                         "has no data.ralis_image); import the tasks ralis exported "
-                         "(labelstudio_tasks.json)")
 
 
 def _number(v: object) -> bool:
@@ -412,7 +386,7 @@ class LabelStudioFormat:
             if not isinstance(data, dict) or not isinstance(annotations, list):
                 raise LabelFileError(f"{where}: a task needs a data object and an annotations "
                                      "list; export the project as JSON")
-            name = _resolve_image(data, ctx, where)
+            name = resolve_image(data, ctx, where)
             latest = _latest(annotations, where)
             if latest is None:
                 continue

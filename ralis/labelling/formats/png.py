@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ralis.data.masks import MaskSpec, decode_mask
+from ralis.data.palettes import PaletteColors
 from ralis.errors import RalisError, first_line
 from ralis.labelling.formats.base import (
     FORMATS,
@@ -87,6 +88,7 @@ class PngFormat:
             raise LabelFileError(f"{folder} holds no .png masks; save one <image stem>.png per "
                                  "labelled image")
         out = []
+        palettes = PaletteColors()  # one index, one colour, in every mask of the folder
         for file in files:
             rel = file.relative_to(folder).as_posix()
             name = by_stem.get(stem_key(rel))
@@ -95,7 +97,7 @@ class PngFormat:
                                      "must be named after the project's images")
             info = ctx.images[name]
             try:
-                ids = decode_mask(file, _mask_spec(file, ctx))
+                ids = decode_mask(file, _mask_spec(file, ctx), palettes=palettes)
             except LabelFileError:
                 raise
             except RalisError as exc:
