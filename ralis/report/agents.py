@@ -45,10 +45,16 @@ def find_agent_dirs(folders: Iterable[Path]) -> list[Path]:
 
 
 def read_episodes(agent_dir: Path) -> list[dict[str, Any]]:
-    """The rows of ``agent_dir/run.sqlite``'s ``episodes`` table, by episode.
+    """The rows of ``agent_dir/run.sqlite``'s ``episodes`` table, by episode (:func:`read_rows`)."""
+    return read_rows(agent_dir, "episodes", "episode")
+
+
+def read_rows(agent_dir: Path, table: str, order_by: str) -> list[dict[str, Any]]:
+    """The rows of one table of ``agent_dir/run.sqlite`` (``table`` and ``order_by`` are the
+    caller's constants, never user input).
 
     Opened read-only (``file:...?mode=ro``): the report never writes to a run's record, and an
-    agent still training can be read. A record without the table has no episodes.
+    agent still training can be read. A record without the table has no rows.
     """
     path = Path(agent_dir) / STORE_NAME
     if not path.is_file():
@@ -57,10 +63,10 @@ def read_episodes(agent_dir: Path) -> list[dict[str, Any]]:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
             has = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                             "AND name = 'episodes'").fetchone()
+                             "AND name = ?", (table,)).fetchone()
             if not has:
                 return []
-            cur = db.execute("SELECT * FROM episodes ORDER BY episode")
+            cur = db.execute(f"SELECT * FROM {table} ORDER BY {order_by}")
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         finally:

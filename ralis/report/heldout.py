@@ -10,7 +10,6 @@ error over the selection episodes.
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,27 +21,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ralis.errors import RalisError  # noqa: E402
-from ralis.loop.store import STORE_NAME  # noqa: E402
+from ralis.report.agents import read_rows  # noqa: E402
 
 __all__ = ["read_heldout", "heldout_curve", "heldout_section"]
 
 
 def read_heldout(agent_dir: Path) -> list[dict[str, Any]]:
     """The ``heldout`` rows of ``agent_dir/run.sqlite`` (read-only; none in older records)."""
-    path = Path(agent_dir) / STORE_NAME
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            if not db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
-                              "name = 'heldout'").fetchone():
-                return []
-            cur = db.execute("SELECT * FROM heldout ORDER BY episode, policy, role, seed")
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise RalisError(f"cannot read {path}: {exc}") from None
+    return read_rows(agent_dir, "heldout", "episode, policy, role, seed")
 
 
 def heldout_curve(rows: Sequence[dict[str, Any]], role: str = "selection"
