@@ -41,6 +41,7 @@ from ralis.game.scoring import policy_scores
 from ralis.loop.session import git_revision
 from ralis.loop.store import RunStore
 from ralis.models import load_model
+from ralis.report.heldout import heldout_section
 from ralis.report.stats import bootstrap_interval
 from ralis.rl.heldout import evaluate, fixed_pick, gate_episodes, greedy_pick
 from ralis.rl.observe import FeatureSpec
@@ -169,6 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     lines.append(f"heldout: {gate('reward')}; game {first['config']['agent']['game']}")
     lines.append(f"heldout-test: {gate('test')}; split {first['splits']['test']}")
     args.summary.write_text("\n".join(lines) + "\n")
+    curve = heldout_section(list(args.agents), {d: d.name for d in args.agents}, args.out.parent)
+    if curve:  # the learning-curve figure (heldout_curve.png) and its table
+        (args.out.parent / "heldout_curve.md").write_text("\n".join(curve) + "\n")
     print("\n".join(lines))
 
 

@@ -19,7 +19,8 @@ Episodes are cells of ``OUT/cells.jsonl`` (rerun the same command to resume). Th
 
     game_signal: GAME oracle-random +X [lo, hi]; entropy-random +Y [lo, hi]; snr step1 A, step10 B
 
-is also written, with the held-out lines, into ``--summary`` (one block per GAME and preset).
+is also written, with the held-out lines, into ``--summary`` (one block per GAME and preset),
+and the summary with every cell beside it (``game_signal-GAME-PRESET.json``).
 
     .venv/bin/python benchmarks/game_signal.py head --preset camvid-cpu-v6 --seeds 12
     .venv/bin/python benchmarks/game_signal.py net --preset camvid-cpu-v5 --seeds 12
@@ -312,6 +313,10 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarize(cells, seeds)
     summary["meta"] = meta
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    tag = "-".join([args.game, args.preset, *[a.replace("=", "-") for a in args.set]])
+    published = args.summary.parent / f"game_signal-{tag}.json"
+    published.parent.mkdir(parents=True, exist_ok=True)
+    published.write_text(json.dumps({**summary, "cells": list(cells.values())}, indent=1) + "\n")
     label = (f"{args.game} game, {args.preset}, D_R = {meta['splits']['reward']}"
              + (f" ({' '.join(args.set)})" if args.set else ""))
     block = lines(args.game, label, summary, meta["splits"])
