@@ -231,7 +231,7 @@ def lines(game: str, label: str, summary: dict, roles: dict[str, str]) -> list[s
         f"{_num(rc10['selection'])}",
         f"game_signal-heldout: {game} on {roles['test']} (test): {pair('test')}; one-step rank "
         f"corr with D_R step1 {_num(rc['test'])}, step10 {_num(rc10['test'])}",
-        f"# reward split as a predictor of test (one-step rewards' Spearman, step1 / step10): "
+        f"## reward split as a predictor of test (one-step rewards' Spearman, step1 / step10): "
         f"{roles['reward']} {_num(pc1['reward~test'])} / {_num(pc10['reward~test'])}; "
         f"{roles['selection']} {_num(pc1['selection~test'])} / {_num(pc10['selection~test'])}",
         f"game_signal: {game} {pair('reward')}; snr step1 {snr(1)}, step10 {snr(10)}",
@@ -243,7 +243,8 @@ def _num(v) -> str:
 
 
 def write_summary(path: Path, label: str, block: list[str]) -> None:
-    """Replace this label's block in the summary file (blocks start with ``# label:``)."""
+    """Replace this label's block in the summary file (blocks start with ``# label:``; lines
+    inside a block never start with ``# ``)."""
     old = path.read_text().splitlines() if path.exists() else []
     kept, skip = [], False
     for line in old:
