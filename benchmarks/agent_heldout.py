@@ -36,6 +36,7 @@ import torch
 from ralis.agents.start import POLICY, START_MODEL, game_split
 from ralis.config import load_config, to_dict
 from ralis.data.protocol import load_protocol
+from ralis.files.safe import file_digest
 from ralis.game import GAMES
 from ralis.game.scoring import policy_scores
 from ralis.loop.session import git_revision
@@ -60,6 +61,20 @@ def agent_game(run_dir: Path, proto=None):
     game = GAMES.get(cfg.agent.game)(cfg, proto, model, start_images, game_images, spec,
                                      cfg.seed)
     return cfg, proto, spec, game
+
+
+GAME_FIELDS = ("game", "episode_budget", "pool_size", "start_from", "start_images",
+               "head_l2", "head_sample", "head_iterations", "head_start_iterations", "head_stride")
+"""The agent settings a game depends on (the learner's own settings do not change it)."""
+
+
+def game_key(cfg, run_dir: Path) -> str:
+    """Agents whose games are the same (start model, data, regions, game settings) share the
+    random and entropy episodes."""
+    d = to_dict(cfg)
+    agent = {k: d["agent"][k] for k in GAME_FIELDS}
+    same = {k: d[k] for k in ("seed", "data", "model", "train", "al")}
+    return json.dumps([file_digest(run_dir / START_MODEL), agent, same], sort_keys=True)
 
 
 def pick_of(net, spec):
@@ -114,17 +129,22 @@ def main(argv: list[str] | None = None) -> None:
     episodes = gate_episodes(args.seeds)
     results = {"command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
                "git_revision": git_revision(), "episodes": episodes, "agents": {}}
+    played: dict[str, list[dict]] = {}  # baselines per game: agents of one game share them
     for run_dir in [*args.agents, *args.control_dir]:
         t0 = time.perf_counter()
         cfg, proto, spec, game = agent_game(run_dir)
         net, _, record = load_policy(run_dir / POLICY)
-        picks = {"agent": pick_of(net, spec),
-                 "random": lambda e: fixed_pick("random", e),
-                 "entropy": lambda e: fixed_pick("entropy", e)}
+        picks = {"agent": pick_of(net, spec)}
         if run_dir in args.agents and "random-qnet" in args.control:
             torch.manual_seed(12345)
             picks["random-qnet"] = pick_of(build_qnet(spec), spec)
-        rows = evaluate(game, picks, episodes, ROLES)
+        key = game_key(cfg, run_dir)
+        if key not in played:
+            played[key] = evaluate(game, {"random": lambda e: fixed_pick("random", e),
+                                          "entropy": lambda e: fixed_pick("entropy", e)},
+                                   episodes, ROLES)
+        rows = evaluate(game, picks, episodes, ROLES) + played[key]
+        picks.update(random=None, entropy=None)
         entry = {"config": to_dict(cfg), "policy_record": {k: record.get(k) for k in (
             "mode", "game", "episodes", "selection", "selected_episode", "selection_miou")},
             "rows": rows, "wall": time.perf_counter() - t0,
