@@ -61,8 +61,8 @@ from ralis.errors import RalisError
 from ralis.loop.agent import train_agent
 from ralis.loop.grid import FINAL_TRAINING_FIELDS, MACHINE_FIELDS, check_reuse, finished
 from ralis.loop.pretrain import pretrain
-from ralis.loop.session import git_revision
 from ralis.loop.simulate import simulate
+from ralis.provenance import git_revision
 from ralis.report.table import collect, mean_std, write_csv
 from ralis.rl.observe import FeatureSpec
 from ralis.rl.policy import load_policy

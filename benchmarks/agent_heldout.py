@@ -38,9 +38,9 @@ from ralis.config import load_config, to_dict
 from ralis.data.protocol import load_protocol
 from ralis.game import GAMES
 from ralis.game.scoring import policy_scores
-from ralis.loop.session import git_revision
 from ralis.loop.store import RunStore
 from ralis.models import load_model
+from ralis.provenance import git_revision
 from ralis.report.stats import bootstrap_interval
 from ralis.rl.heldout import evaluate, fixed_pick, gate_episodes, greedy_pick
 from ralis.rl.observe import FeatureSpec

@@ -45,9 +45,9 @@ from ralis.data.protocol import Protocol, load_protocol
 from ralis.files.atomic import atomic_write_text
 from ralis.loop.grid import UPPER_IGNORE
 from ralis.loop.pretrain import MODEL_NAME, pretrain, upper_bound
-from ralis.loop.session import git_revision
 from ralis.loop.train import evaluate
 from ralis.models import load_model
+from ralis.provenance import git_revision
 
 RECIPE = ["train.pretrain_epochs=200", "train.pretrain_patience=30", "threads=1"]
 CELLS = "fpn_small:theta0,fpn_effl0:theta0,fpn_small:full,fpn_effl0:full"

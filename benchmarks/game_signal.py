@@ -47,8 +47,9 @@ from ralis.data.protocol import load_protocol
 from ralis.game import GAMES
 from ralis.game.policies import FIXED_POLICIES
 from ralis.loop.rundir import has_run, open_run
-from ralis.loop.session import git_revision, set_threads, step_seed
+from ralis.loop.session import set_threads, step_seed
 from ralis.metrics import distribution_entropy
+from ralis.provenance import git_revision
 from ralis.report.stats import bootstrap_interval
 from ralis.rl.observe import FeatureSpec
 

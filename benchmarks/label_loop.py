@@ -50,7 +50,7 @@ def run_measured(args: list[str]) -> dict:
 
 
 def header() -> dict:
-    from ralis.loop.session import git_revision
+    from ralis.provenance import git_revision
 
     return {"git_revision": git_revision(), "command": " ".join(sys.argv), "date":
             time.strftime("%Y-%m-%d %H:%M:%S")}

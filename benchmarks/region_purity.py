@@ -26,7 +26,7 @@ import torch
 from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
 from ralis.files.atomic import atomic_write_text
-from ralis.loop.session import git_revision
+from ralis.provenance import git_revision
 from ralis.rl.features import void_as_last_bin
 
 

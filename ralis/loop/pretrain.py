@@ -19,11 +19,12 @@ from ralis.files.record import data_record
 from ralis.files.safe import file_digest
 from ralis.loop.divergence import blame
 from ralis.loop.rundir import Run, RunDirError, has_run, open_run
-from ralis.loop.session import git_revision, seed_everything, set_threads
+from ralis.loop.session import seed_everything, set_threads
 from ralis.loop.train import LabelledData, evaluate, fit, make_optimizer
 from ralis.metrics import iou_per_class, mean_iou
 from ralis.models import check_classes, load_model, model_from_config, save_model
 from ralis.models.pretrained import check_encoder_weights
+from ralis.provenance import git_revision
 
 MODEL_NAME = "model.safetensors"
 TRAIN_CHECKPOINT = "train_checkpoint.safetensors"

@@ -1,39 +1,15 @@
-"""Run set-up shared by every command: seeds, threads, device, git revision.
+"""Run set-up shared by every command: seeds, threads, device.
 
 Run directories are opened by :func:`ralis.loop.rundir.open_run`."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import subprocess
-from pathlib import Path
 
 import torch
 
 from ralis.config import RunConfig
 from ralis.errors import ConfigError
-
-
-@functools.cache
-def git_revision() -> str:
-    """Short git revision of the ralis source tree, with ``-dirty`` when it has local changes.
-
-    Read once per process, so every file a long run writes names the code it started with.
-    """
-    src = Path(__file__).resolve().parents[2]
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10,
-        ).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def step_seed(seed: int, step: int, stream: str) -> int:

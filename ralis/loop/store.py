@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ralis import provenance
 from ralis.errors import RalisError, disk_full, full_disk_reported
 
 SCHEMA = """
@@ -173,9 +174,7 @@ class RunStore:
         """Write a step, budget or episode row, naming this process's code among those that
         computed the run (:meth:`computed_by`) before its first such row."""
         if not self._noted:
-            from ralis.loop.session import git_revision
-
-            self.note_revision(git_revision())
+            self.note_revision(provenance.git_revision())
             self._noted = True
         self._upsert(table, row)
 

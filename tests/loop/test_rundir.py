@@ -456,14 +456,14 @@ def test_a_moved_run_finds_its_own_theta0_and_misses_a_deleted_one(tiny_cfg, tin
 
 def test_store_names_the_code_that_wrote_its_results(tmp_path, monkeypatch):
     """The first step, budget or episode a store writes adds this process's revision, once."""
-    import ralis.loop.session as session
+    import ralis.provenance as provenance
     from ralis.loop.store import RunStore
 
     store = RunStore.create(tmp_path, {"command": "train-agent", "git_revision": "c0ffee1"})
     assert store.computed_by() == "c0ffee1"  # nothing computed yet: the creating revision
-    monkeypatch.setattr(session, "git_revision", lambda: "aaa1111")
+    monkeypatch.setattr(provenance, "git_revision", lambda: "aaa1111")
     store.add_episode({"episode": 1, "final_miou": 0.2})
-    monkeypatch.setattr(session, "git_revision", lambda: "bbb2222")
+    monkeypatch.setattr(provenance, "git_revision", lambda: "bbb2222")
     store.add_episode({"episode": 2, "final_miou": 0.3})  # the same process: noted already
     assert store.computed_by() == "aaa1111"
     store.close()
