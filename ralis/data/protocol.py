@@ -22,21 +22,13 @@ import torch
 from ralis.config import DataConfig
 from ralis.data import create_dataset
 from ralis.data.base import ClassInfo, SegmentationDataset
-from ralis.data.cache import (
-    build_split,
-    cache_key,
-    check_storage,
-    default_cache_root,
-    is_lazy,
-    iter_chunks,
-    mask_dtype,
-    take_rows,
-)
+from ralis.data.cache import build_split, cache_key, check_storage, mask_dtype
 from ralis.data.orphans import orphan_warning
 from ralis.data.palettes import PaletteColors
 from ralis.data.sanity import label_stats, missing_problem, overlap_problems, void_problem
 from ralis.data.splits import Splits, make_splits, per_image_counts
 from ralis.errors import DataError
+from ralis.files.arrays import default_cache_root, is_lazy, iter_chunks, take_rows
 from ralis.progress import progress_bar
 from ralis.provenance import __version__
 from ralis.regions import RegionGrid, Regions, SuperpixelRegions, superpixel_labels

@@ -30,9 +30,9 @@ import torch
 
 from ralis.config import RunConfig, from_dict, to_dict, validate
 from ralis.data.base import ClassInfo, image_size
-from ralis.data.cache import LazyTensor
 from ralis.data.description import load_description, parse_classes
 from ralis.errors import ConfigError, DataError
+from ralis.files.arrays import LazyTensor
 from ralis.files.atomic import atomic_write_text
 from ralis.files.folders import lock_dir, unlock_dir
 from ralis.labelling.formats.base import ImageInfo, ImportContext, RequestBox

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from ralis.config import RunConfig
-from ralis.data.cache import concat_rows
 from ralis.data.protocol import ImageSet, Protocol, load_protocol
+from ralis.files.arrays import concat_rows
 from ralis.files.record import data_record
 from ralis.files.safe import file_digest
 from ralis.loop.divergence import blame

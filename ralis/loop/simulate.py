@@ -15,10 +15,10 @@ import torch
 
 from ralis.acquisition import StepContext, Strategy, Timer, create_strategy
 from ralis.config import RunConfig
-from ralis.data.cache import concat_rows
 from ralis.data.pool import UNIT_TOLERANCE, RegionPool
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import ConfigError, first_line
+from ralis.files.arrays import concat_rows
 from ralis.files.atomic import atomic_write_text
 from ralis.files.safe import tensors_digest
 from ralis.loop.divergence import blame, check_model_file
