@@ -8,7 +8,7 @@ from ralis.errors import ConfigError
 from ralis.files.arrays import index_rows, stack_rows
 from ralis.metrics import class_distribution
 from ralis.regions import Regions
-from ralis.rl.features import distribution_from_counts, void_as_last_bin
+from ralis.regions.histograms import distribution_from_counts, void_as_last_bin
 
 OUTSIDE = -1
 """Tile value of a box pixel that lies outside its region (superpixels): never written."""

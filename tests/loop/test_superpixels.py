@@ -16,7 +16,7 @@ from ralis.loop.oracle import OUTSIDE, Oracle, tile_distributions
 from ralis.loop.simulate import simulate
 from ralis.loop.store import RunStore
 from ralis.regions import RegionGrid, SuperpixelRegions, superpixel_labels
-from ralis.rl.features import region_class_distribution
+from ralis.regions.histograms import region_class_distribution
 
 # two 6x8 images; image 0 has segments 0..3, image 1 has 0..2 (id 3 of image 1 is padding)
 LABELS = np.array([
