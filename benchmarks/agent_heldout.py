@@ -33,18 +33,19 @@ from pathlib import Path
 
 import torch
 
-from ralis.agents.start import POLICY, START_MODEL, game_split
+from ralis.agents.start import game_split
 from ralis.config import load_config, to_dict
 from ralis.data.protocol import load_protocol
 from ralis.game import GAMES
 from ralis.game.heldout import evaluate, fixed_pick, gate_episodes, greedy_pick
 from ralis.game.scoring import policy_scores
-from ralis.loop.store import RunStore
 from ralis.models import load_model
 from ralis.provenance import git_revision
 from ralis.report.stats import bootstrap_interval
 from ralis.rl.observe import FeatureSpec
 from ralis.rl.policy import build_qnet, load_policy
+from ralis.run.names import POLICY, START_MODEL
+from ralis.run.store import RunStore
 
 ROLES = ("reward", "selection", "test")
 

@@ -113,7 +113,7 @@ def resolve_options(
     if own is not None:
         cfg = replace(cfg, data=replace(cfg.data, resolution=own))
     if cfg.device != "cpu":
-        from ralis.loop.session import check_device
+        from ralis.run.session import check_device
 
         check_device(cfg.device)
     return Request(validate(cfg), given, preset)
@@ -238,8 +238,8 @@ def simulate(
     it happens: rerun with --resume after an interruption.
     """
     from ralis.acquisition import STRATEGIES
-    from ralis.loop.rundir import stored_command
     from ralis.loop.simulate import simulate as run_simulation
+    from ralis.run.rundir import stored_command
 
     if strategy is None:
         stored = stored_command(out) if resume and out is not None else None

@@ -39,9 +39,9 @@ from ralis.labelling.formats.base import ImageInfo, ImportContext, RequestBox
 from ralis.labelling.geometry import NativeMap, region_boxes
 from ralis.labelling.images import ImageCache, cache_path
 from ralis.labelling.ledger import LEDGER_NAME, Ledger, LedgerError
-from ralis.loop.rundir import prepare_dir
 from ralis.progress import progress_bar
 from ralis.regions import RegionGrid, scaled_region_size
+from ralis.run.rundir import prepare_dir
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 PROJECT = "labelling project"  # how the lock's errors name the folder
@@ -328,7 +328,7 @@ def init_project(root: Path, images_dir: Path, classes_file: Path, cfg: RunConfi
 
 
 def seed_for(project: Project, step: int, stream: str) -> int:
-    from ralis.loop.session import step_seed
+    from ralis.run.session import step_seed
 
     return step_seed(project.cfg.seed, step, stream)
 

@@ -30,9 +30,9 @@ from ralis.labelling.ledger import crash_point
 from ralis.labelling.preview import write_preview
 from ralis.labelling.project import Project, now, seed_for, torch_seed
 from ralis.labelling.training import load_version, partial_masks
-from ralis.loop.oracle import SparseMasks, tile_distributions
 from ralis.models.inference import predict
 from ralis.regions import RegionGrid
+from ralis.training.oracle import SparseMasks, tile_distributions
 
 
 class _StateSet:

@@ -17,7 +17,7 @@ has slots, and calls back the driver after each one, which rewrites ``results.cs
 
 Every cell resumes (``resume=True``) and locks its own run directory, whatever process runs it;
 the grid folder's lock stays with the driver (workers never take it: the lock of
-:func:`ralis.loop.rundir.lock_dir` is re-entrant only within one process). A cell that fails is
+:func:`ralis.run.rundir.lock_dir` is re-entrant only within one process). A cell that fails is
 reported with one line and the others go on; cells that need it are not started.
 """
 

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ralis.errors import RalisError  # noqa: E402
-from ralis.loop.store import STORE_NAME  # noqa: E402
+from ralis.run.names import STORE_NAME  # noqa: E402
 
 __all__ = ["read_heldout", "heldout_curve", "heldout_section"]
 

@@ -9,7 +9,7 @@ import ralis.provenance as provenance
 from ralis.config import apply_overrides
 from ralis.errors import ConfigError
 from ralis.loop.simulate import simulate
-from ralis.loop.store import RunStore
+from ralis.run.store import RunStore
 
 
 def _crashing_at(call: int, train_pass):

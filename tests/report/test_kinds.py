@@ -13,7 +13,6 @@ import pytest
 
 from ralis.config import get_preset, save_config
 from ralis.errors import RalisError
-from ralis.loop.store import RunStore
 from ralis.report import figures, read_csv, rows_from_run, write_csv, write_report
 from ralis.report.agents import (
     find_agent_dirs,
@@ -31,6 +30,7 @@ from ralis.report.table import (
     series_rows,
     strategies,
 )
+from ralis.run.store import RunStore
 
 from .test_report import _acquisition_run, _is_png, _write_results, fake_loader, make_rows
 

@@ -1,6 +1,6 @@
 """Run set-up shared by every command: seeds, threads, device.
 
-Run directories are opened by :func:`ralis.loop.rundir.open_run`."""
+Run directories are opened by :func:`ralis.run.rundir.open_run`."""
 
 from __future__ import annotations
 
