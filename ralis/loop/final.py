@@ -13,20 +13,38 @@ from __future__ import annotations
 
 import copy
 import time
+import typing
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import torch
 
 from ralis.config import RunConfig
+from ralis.data.pool import RegionPool
 from ralis.data.protocol import ImageSet, Protocol
 from ralis.metrics import distribution_entropy, iou_per_class, mean_iou
 from ralis.run.session import step_seed
+from ralis.training.oracle import Oracle
 from ralis.training.regression import compare
-from ralis.training.train import evaluate, fit, make_optimizer
+from ralis.training.train import LabelledData, evaluate, fit, make_optimizer
 
-if TYPE_CHECKING:  # the simulation calls this module; only its type is needed here
-    from ralis.loop.simulate import Simulation
+
+class Simulation(typing.Protocol):
+    """What the final training reads of an active-learning run: the attributes of
+    :class:`ralis.loop.simulate.Simulation` it uses (which calls this module)."""
+
+    cfg: RunConfig
+    proto: Protocol
+    model: torch.nn.Module
+    start_state: dict  # θ0's weights
+    optimizer: torch.optim.Optimizer
+    step: int
+    last_val: tuple[int, float] | None  # (step, D_R mIoU) of the latest evaluation
+    start_scores: dict | None  # θ0's scores, once computed (:func:`start_scores`)
+    oracle: Oracle
+    pool: RegionPool
+    progress: bool
+
+    def final_training_set(self) -> tuple[LabelledData, torch.Tensor]: ...
 
 
 def miou_on(model, images: ImageSet, proto: Protocol, cfg: RunConfig
