@@ -28,7 +28,7 @@ def report(
 ) -> None:
     """Write a Markdown report with figures from a results table, a run or a grid folder."""
     from ralis.report import load_results, write_report
-    from ralis.report.table import find_run_dirs
+    from ralis.report.runs import find_run_dirs
 
     run_dirs = None
     if runs and regions:
