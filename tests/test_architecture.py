@@ -1,8 +1,8 @@
-"""The import direction of ``ralis/`` against the layers written in ``docs/architecture.md``.
+"""The shape of ``ralis/`` against ``docs/architecture.md``: layers, import direction, size.
 
 Every import of every module, including those inside functions, goes from a layer to a lower one
 (or stays in its own package), only to the packages its row of the table names, and no two
-modules import each other through any chain.
+modules import each other through any chain. No module is over :data:`MAX_LINES` lines.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architecture.md"
 ROW = re.compile(r"^\|\s*(\d+)\s*\|([^|]*)\|[^|]*\|([^|]*)\|\s*$")
 NAME = re.compile(r"`(ralis(?:\.\w+)*)`")
+MAX_LINES = 400
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,12 @@ def test_no_import_cycles():
         if v not in index:
             visit(v)
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_no_module_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in module_files().values()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines (split them by concept): {long}"
 
 
 @pytest.mark.parametrize("module, source, expected", [

@@ -6,16 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ralis.report import figures
-from ralis.report.numbers import (
-    aggregate,
-    bold_best,
-)
-from ralis.report.series import (
-    FULL,
-    SPECIAL,
-    THETA0,
-    strategies,
-)
+from ralis.report.numbers import aggregate, bold_best
+from ralis.report.series import FULL, SPECIAL, THETA0, strategies
 from ralis.report.table import class_names
 from ralis.report.text import (
     REFERENCE_LABELS,

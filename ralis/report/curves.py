@@ -6,19 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ralis.report import figures
-from ralis.report.numbers import (
-    aggregate,
-    gaps_closed,
-    kind_fractions,
-    pixel_fractions,
-    reference,
-)
-from ralis.report.series import (
-    FULL,
-    THETA0,
-    budgets,
-    strategies,
-)
+from ralis.report.numbers import aggregate, gaps_closed, kind_fractions, pixel_fractions, reference
+from ralis.report.series import FULL, THETA0, budgets, strategies
 from ralis.report.text import (
     REFERENCE_NAMES,
     budget_table,

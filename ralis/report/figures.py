@@ -27,13 +27,7 @@ import numpy as np  # noqa: E402
 from ralis.report import plots  # noqa: E402
 from ralis.report.agents import moving_average, summarize  # noqa: E402
 from ralis.report.numbers import aggregate, pixel_fractions, reference  # noqa: E402
-from ralis.report.plots import (  # noqa: E402
-    EXTRA_COLORS,
-    KNOWN_COLORS,
-    line_style,
-    marker,
-    strategy_colors,
-)
+from ralis.report.plots import EXTRA_COLORS, KNOWN_COLORS, line_style, marker, strategy_colors  # noqa: E402
 from ralis.report.series import FULL, SPECIAL, THETA0, split_series, strategies  # noqa: E402
 from ralis.report.table import class_names  # noqa: E402
 

@@ -7,19 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ralis.report.numbers import (
-    kind_fractions,
-    pixel_fractions,
-)
+from ralis.report.numbers import kind_fractions, pixel_fractions
 from ralis.report.runs import Results
-from ralis.report.series import (
-    FULL,
-    RECT,
-    THETA0,
-    budgets,
-    region_kind,
-    strategies,
-)
+from ralis.report.series import FULL, RECT, THETA0, budgets, region_kind, strategies
 from ralis.report.text import KIND_TEXT, kind_fractions_text, pct, plural, seeds_by_strategy
 
 

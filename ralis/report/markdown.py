@@ -37,10 +37,7 @@ from ralis.report.classes import distribution_section, per_class_section
 from ralis.report.curves import miou_section, reward_set_section
 from ralis.report.header import header
 from ralis.report.needed import labels_section
-from ralis.report.numbers import (
-    aggregate,
-    default_levels,
-)
+from ralis.report.numbers import aggregate, default_levels
 from ralis.report.paired import kinds_section, paired_section
 from ralis.report.runs import find_run_dirs, load_results
 from ralis.report.series import (

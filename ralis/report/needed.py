@@ -6,23 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ralis.report.numbers import (
-    Stat,
-    best_baseline,
-    mean_curve,
-    regions_needed,
-    savings,
-)
-from ralis.report.series import (
-    BASELINES,
-    SPECIAL,
-)
-from ralis.report.stats import (
-    LEVEL,
-    RESAMPLES,
-    NeededInterval,
-    needed_interval,
-)
+from ralis.report.numbers import Stat, best_baseline, mean_curve, regions_needed, savings
+from ralis.report.series import BASELINES, SPECIAL
+from ralis.report.stats import LEVEL, RESAMPLES, NeededInterval, needed_interval
 from ralis.report.text import md_table
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ralis.report.numbers import (
-    kind_fractions,
-)
+from ralis.report.numbers import kind_fractions
 from ralis.report.series import (
     RECT,
     SPECIAL,
@@ -21,14 +19,7 @@ from ralis.report.series import (
     split_series,
     strategies,
 )
-from ralis.report.stats import (
-    LEVEL,
-    ONE_SEED,
-    RESAMPLES,
-    Paired,
-    compare,
-    range_is_interval,
-)
+from ralis.report.stats import LEVEL, ONE_SEED, RESAMPLES, Paired, compare, range_is_interval
 from ralis.report.text import kind_fractions_text, md_table, plural, signed
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from ralis.report.numbers import regions_needed
 from ralis.report.series import SPECIAL
@@ -122,9 +121,10 @@ def bootstrap_interval(
         raise ValueError("bootstrap_interval needs finite values")
     if vals.size == 1:
         return float(vals[0]), float(vals[0])
-    result = scipy_stats.bootstrap((vals,), np.mean, n_resamples=resamples,
-                                   confidence_level=level, method="percentile",
-                                   rng=np.random.default_rng(seed))
+    from scipy.stats import bootstrap  # a second to import: only these intervals need it
+
+    result = bootstrap((vals,), np.mean, n_resamples=resamples, confidence_level=level,
+                       method="percentile", rng=np.random.default_rng(seed))
     low, high = result.confidence_interval
     return float(low), float(high)
 

@@ -6,20 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ralis.report.numbers import (
-    Stat,
-    reference,
-)
-from ralis.report.series import (
-    FULL,
-    RECT,
-    THETA0,
-)
+from ralis.report.numbers import Stat, reference
+from ralis.report.series import FULL, RECT, THETA0
 
 REFERENCE_LABELS = {THETA0: "θ0 (start)", FULL: FULL}
+"""Row labels (italic in tables) of the special, unranked rows."""
 REFERENCE_NAMES = {THETA0: "the start model θ0", FULL: "the upper bound"}
 KIND_TEXT = {RECT: "rectangles of the region grid",
              "slic": "SLIC superpixels; a nominal region is an average superpixel"}
+"""What each region kind is, in the report's header."""
 
 
 def fmt_stat(stat: Stat | None, decimals: int = 1) -> str:
@@ -37,6 +32,9 @@ def pct(fraction: float | None) -> str:
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> str:
+    """A Markdown table, cells unpadded (``DataFrame.to_markdown`` pads every cell to its
+    column's width, which would rewrite every table of the published reports).
+    ``align``: one of l, r, c per column (default: the first left, the others right)."""
     align = align or "l" + "r" * (len(header) - 1)
     marks = {"l": ":---", "r": "---:", "c": ":---:"}
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks[a] for a in align) + "|"]

@@ -27,9 +27,7 @@ from ralis.report.series import (
     split_series,
     strategies,
 )
-from ralis.report.stats import (
-    LEVEL,
-)
+from ralis.report.stats import LEVEL
 from ralis.report.text import kind_fractions_text, pct, plural, seeds_by_strategy, signed
 
 
