@@ -37,7 +37,7 @@ baseline of ``features``, region/entropy of ``image_vs_region`` and K = 24 of ``
 run once and are shared; the ``run_dir`` column says where each row comes from. A directory that
 holds a run with other settings (another ``--set`` or ``--budgets``) is an error, never reused.
 
-``ablations.csv`` has the columns of :func:`ralis.report.table.collect` (``miou`` is test mIoU,
+``ablations.csv`` has the columns of :func:`ralis.report.runs.collect` (``miou`` is test mIoU,
 a fraction) plus ``study``, ``variant``, ``unit`` (region | image), ``regions_per_step``,
 ``region_budget`` (the budget in regions of the preset's grid, also for whole images) and
 ``budget_pixels_fraction`` (labelled share of the pool's pixels).
@@ -61,9 +61,11 @@ from ralis.errors import RalisError
 from ralis.loop.agent import train_agent
 from ralis.loop.grid import FINAL_TRAINING_FIELDS, MACHINE_FIELDS, check_reuse, finished
 from ralis.loop.pretrain import pretrain
-from ralis.loop.session import git_revision
 from ralis.loop.simulate import simulate
-from ralis.report.table import collect, mean_std, write_csv
+from ralis.provenance import git_revision
+from ralis.report.numbers import mean_std
+from ralis.report.runs import collect
+from ralis.report.table import write_csv
 from ralis.rl.observe import FeatureSpec
 from ralis.rl.policy import load_policy
 

@@ -2,7 +2,7 @@
 
 For each agent run directory (``ralis train-agent --out DIR``) the agent's own game is rebuilt
 (its start model, its config) and its handed-out policy plays greedily on ``--seeds`` gate
-episodes (:data:`ralis.rl.heldout.GATE_EPISODES`: never a training or selection episode), as
+episodes (:data:`ralis.game.heldout.GATE_EPISODES`: never a training or selection episode), as
 do random and entropy on the same episodes (the same candidate pools). Every episode is scored
 at its end on D_R (the reward split), the selection split and test. Controls play in the same
 game: ``--control random-qnet`` (the paper's query network with random weights) and any other
@@ -33,20 +33,21 @@ from pathlib import Path
 
 import torch
 
-from ralis.agents.start import POLICY, START_MODEL, game_split
+from ralis.agents.start import game_split
 from ralis.config import load_config, to_dict
 from ralis.data.protocol import load_protocol
 from ralis.files.safe import file_digest
 from ralis.game import GAMES
+from ralis.game.heldout import evaluate, fixed_pick, gate_episodes, greedy_pick
 from ralis.game.scoring import policy_scores
-from ralis.loop.session import git_revision
-from ralis.loop.store import RunStore
 from ralis.models import load_model
+from ralis.provenance import git_revision
 from ralis.report.heldout import heldout_section
 from ralis.report.stats import bootstrap_interval
-from ralis.rl.heldout import evaluate, fixed_pick, gate_episodes, greedy_pick
 from ralis.rl.observe import FeatureSpec
 from ralis.rl.policy import build_qnet, load_policy
+from ralis.run.names import POLICY, START_MODEL
+from ralis.run.store import RunStore
 
 ROLES = ("reward", "selection", "test")
 

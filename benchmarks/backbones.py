@@ -44,10 +44,11 @@ from ralis.config import RunConfig, apply_overrides, get_preset, validate
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.files.atomic import atomic_write_text
 from ralis.loop.grid import UPPER_IGNORE
-from ralis.loop.pretrain import MODEL_NAME, pretrain, upper_bound
-from ralis.loop.session import git_revision
-from ralis.loop.train import evaluate
+from ralis.loop.pretrain import pretrain, upper_bound
 from ralis.models import load_model
+from ralis.provenance import git_revision
+from ralis.run.names import MODEL_NAME
+from ralis.training.train import evaluate
 
 RECIPE = ["train.pretrain_epochs=200", "train.pretrain_patience=30", "threads=1"]
 CELLS = "fpn_small:theta0,fpn_effl0:theta0,fpn_small:full,fpn_effl0:full"
@@ -164,8 +165,8 @@ def probe(epochs: int, proto: Protocol, runs: Path, sets: list[str], models: lis
 def timing(proto: Protocol, sets: list[str], models: list[str], repeats: int) -> dict:
     """Interleaved cost: per repeat, each model trains one epoch on D_T (one crop per image)
     and infers 64 test images, so every model sees the same machine load; medians."""
-    from ralis.loop.pretrain import build_model
-    from ralis.loop.train import LabelledData, make_optimizer, train_pass
+    from ralis.training.supervised import build_model
+    from ralis.training.train import LabelledData, make_optimizer, train_pass
 
     data = LabelledData(proto.dqn_train.images_u8, proto.dqn_train.masks, proto.grid,
                         proto.ignore_index)

@@ -53,7 +53,7 @@ mkdir -p "$OUT"
 "$PY" - "$V/results.csv" "$S/results.csv" "$V-extra/full-patience30" "$OUT/results.csv" <<'EOF'
 import csv, sys
 from pathlib import Path
-from ralis.report.table import collect, write_csv
+from ralis.report import collect, write_csv
 rect, slic, full, out = sys.argv[1:]
 rows = [r for r in csv.DictReader(open(rect)) if r["strategy"] != "full"]
 rows += [r for r in csv.DictReader(open(slic)) if r["strategy"] not in ("theta0", "full")]

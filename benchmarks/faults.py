@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from faults_hostile import GROUPS, hostile_cases  # noqa: E402
 
 from ralis.files.atomic import atomic_write_text  # noqa: E402
-from ralis.loop.session import git_revision  # noqa: E402
+from ralis.provenance import git_revision  # noqa: E402
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 SIMULATE = ["simulate", "--strategy", "entropy", "--seed", "3", "--budgets", "8,16,24,32",

@@ -1,4 +1,4 @@
-"""Benchmark of the RALIS candidate features (``ralis.rl.features.action_features``).
+"""Benchmark of the RALIS candidate features (``ralis.rl.action_features.action_features``).
 
 The Cityscapes DQN-training step: M = 5,120 candidates (K = 256 pools of N = 20), C = 11
 classes (12-bin distributions, as CamVid), L = 3,840 labelled regions (a full episode's
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from ralis.rl.features import ABSENT, action_features, kl_to_set_histogram, normalize_histogram
+from ralis.regions.histograms import ABSENT, normalize_histogram
+from ralis.rl.action_features import action_features, kl_to_set_histogram
 
 M, L, U, C, P, BINS = 5120, 3840, 5120, 11, 192, 32
 

@@ -46,10 +46,11 @@ import torch
 from ralis.config import apply_overrides, load_config
 from ralis.data.protocol import load_protocol
 from ralis.files.atomic import atomic_write_text
-from ralis.loop.pretrain import load_start_model
-from ralis.loop.session import git_revision, set_threads
 from ralis.loop.simulate import Simulation
-from ralis.loop.store import RunStore
+from ralis.provenance import git_revision
+from ralis.run.session import set_threads
+from ralis.run.store import RunStore
+from ralis.training.supervised import load_start_model
 
 _FRESH = ["train.final_from=start", "train.final_epochs=40", "train.final_patience=15",
           "train.final_samples_per_epoch=256"]

@@ -47,11 +47,12 @@ from ralis.config import AgentConfig, apply_overrides, get_preset, to_dict
 from ralis.data.protocol import load_protocol
 from ralis.game import GAMES
 from ralis.game.policies import FIXED_POLICIES
-from ralis.loop.rundir import has_run, open_run
-from ralis.loop.session import git_revision, set_threads, step_seed
 from ralis.metrics import distribution_entropy
+from ralis.provenance import git_revision
 from ralis.report.stats import bootstrap_interval
 from ralis.rl.observe import FeatureSpec
+from ralis.run.rundir import has_run, open_run
+from ralis.run.session import set_threads, step_seed
 
 ROLES = ("reward", "selection", "test")
 START_FREE = [f for f in AgentConfig.__dataclass_fields__ if not f.startswith("start_")]

@@ -50,7 +50,7 @@ def run_measured(args: list[str]) -> dict:
 
 
 def header() -> dict:
-    from ralis.loop.session import git_revision
+    from ralis.provenance import git_revision
 
     return {"git_revision": git_revision(), "command": " ".join(sys.argv), "date":
             time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -66,9 +66,9 @@ def camvid(args) -> None:
     from ralis.data.protocol import dataset_for, load_images
     from ralis.labelling.annotator import answer_round
     from ralis.labelling.project import open_project
-    from ralis.loop.train import evaluate
     from ralis.metrics import mean_iou
     from ralis.models import load_model
+    from ralis.training.train import evaluate
 
     data = default_root()
     names = sorted(p.stem for p in (data / "train").glob("*.png"))

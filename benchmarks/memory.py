@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--speed", action="store_true", help="also time memory vs disk storage")
     args = ap.parse_args()
-    from ralis.loop.session import git_revision
+    from ralis.provenance import git_revision
 
     work = Path(tempfile.mkdtemp(prefix="ralis-memory-"))
     cache = work / "cache"

@@ -26,8 +26,8 @@ import torch
 from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
 from ralis.files.atomic import atomic_write_text
-from ralis.loop.session import git_revision
-from ralis.rl.features import void_as_last_bin
+from ralis.provenance import git_revision
+from ralis.regions.histograms import void_as_last_bin
 
 
 def purity_stats(counts: torch.Tensor, valid: torch.Tensor, pure: float = 0.9) -> dict:

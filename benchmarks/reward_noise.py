@@ -31,11 +31,12 @@ import torch
 from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
 from ralis.files.atomic import atomic_write_text
-from ralis.loop.oracle import Oracle
-from ralis.loop.session import git_revision, set_threads
 from ralis.loop.simulate import miou_on
-from ralis.loop.train import LabelledData, make_optimizer, train_pass
 from ralis.models import load_model
+from ralis.provenance import git_revision
+from ralis.run.session import set_threads
+from ralis.training.oracle import Oracle
+from ralis.training.train import LabelledData, make_optimizer, train_pass
 
 
 def main(argv: list[str] | None = None) -> None:

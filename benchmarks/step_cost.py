@@ -27,9 +27,9 @@ import torch
 
 from ralis.config import apply_overrides, get_preset, to_dict
 from ralis.data.protocol import load_protocol
-from ralis.loop.pretrain import build_model
-from ralis.loop.session import git_revision
 from ralis.loop.simulate import Simulation
+from ralis.provenance import git_revision
+from ralis.training.supervised import build_model
 
 PHASES = ("forward", "score", "train", "eval")
 

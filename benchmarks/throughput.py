@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from ralis.config import apply_overrides, get_preset, to_dict
-from ralis.loop.pretrain import build_model
-from ralis.loop.session import git_revision
-from ralis.loop.train import make_optimizer
 from ralis.precision import autocast
+from ralis.provenance import git_revision
+from ralis.training.supervised import build_model
+from ralis.training.train import make_optimizer
 
 
 def sync(device: str) -> None:

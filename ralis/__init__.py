@@ -7,4 +7,6 @@ import os
 # machine is idle. Set before torch is imported; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.4.0"
+from ralis.provenance import __version__  # noqa: E402
+
+__all__ = ["__version__"]

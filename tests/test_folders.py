@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ralis.errors import ConfigError
-from ralis.loop.rundir import RunLockedError, lock_dir, unlock_dir
+from ralis.run.rundir import RunLockedError, lock_dir, unlock_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,7 +101,7 @@ def test_the_folder_itself_may_be_a_link(tmp_path):
 
 
 def test_a_busy_folder_names_its_holder(tmp_path):
-    code = ("import time; from ralis.loop.rundir import lock_dir; "
+    code = ("import time; from ralis.run.rundir import lock_dir; "
             f"lock_dir({str(tmp_path)!r}, 'simulate:entropy'); print('locked', flush=True); "
             "time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,

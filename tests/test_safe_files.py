@@ -136,7 +136,7 @@ def test_policy_loader_refuses_payload(tmp_path, pickle_payload):
 
 
 def test_convert_refuses_payload(tmp_path, pickle_payload):
-    from ralis.files.convert import convert_file
+    from ralis.cli.convert import convert_file
 
     marker = tmp_path / "marker"
     evil = pickle_payload(tmp_path / "policy.pt", marker, {"format": "ralis-policy-1"})
@@ -159,7 +159,7 @@ def test_convert_never_suggests_the_unsafe_loader(tmp_path, pickle_payload, monk
 
 
 def test_convert_turns_a_legacy_model_into_a_safe_one(tmp_path):
-    from ralis.files.convert import convert_file
+    from ralis.cli.convert import convert_file
 
     model = create_model("fpn_small", 3, fpn_dim=8, head_dim=4)
     torch.save({"name": "fpn_small", "num_classes": 3, "kwargs": {"fpn_dim": 8, "head_dim": 4},

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ralis.data.pool import RegionPool
+from ralis.progress import progress_bar
 from ralis.regions import Regions
 from ralis.registry import Registry
 
@@ -73,8 +74,6 @@ class StepContext:
         as one call on all of them), so memory does not grow with ``n``; a progress bar shows
         when ``extras["progress"]`` is true and there is more than one chunk.
         """
-        from ralis.progress import progress_bar
-
         chunk = self.batch_size * CHUNK_BATCHES
         starts = range(0, images.numel(), chunk)
         show = bool(self.extras.get("progress")) and len(starts) > 1

@@ -21,10 +21,10 @@ from ralis.data.protocol import Protocol
 from ralis.files.record import data_record
 from ralis.game import GAMES
 from ralis.game.base import Observation
-from ralis.loop.rundir import Run
-from ralis.loop.store import RunStore
-from ralis.rl.heldout import evaluate, fixed_pick, selection_episodes
+from ralis.game.heldout import evaluate, fixed_pick, selection_episodes
 from ralis.rl.observe import FeatureSpec
+from ralis.run.rundir import Run
+from ralis.run.store import RunStore
 
 __all__ = ["Trainer", "Selection", "SELECTION_ROLES"]
 

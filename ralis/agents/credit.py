@@ -24,14 +24,14 @@ import torch
 from ralis.agents.base import Selection, Trainer
 from ralis.agents.persist import Persistent
 from ralis.errors import RalisError
+from ralis.game.heldout import check_training_episodes, greedy_pick
 from ralis.game.scoring import policy_scores, residual_inputs
-from ralis.loop.divergence import blame
-from ralis.loop.session import step_seed
 from ralis.metrics import distribution_entropy
 from ralis.rl.credit import RunningScale, vdn_loss, vdn_target
 from ralis.rl.dqn import linear_epsilon
-from ralis.rl.heldout import check_training_episodes, greedy_pick
 from ralis.rl.scorers import EntropyResidual
+from ralis.run.session import step_seed
+from ralis.training.divergence import blame
 
 __all__ = ["CreditTrainer", "LOSS_LIMIT"]
 

@@ -18,12 +18,12 @@ import torch
 
 from ralis.agents.base import Trainer
 from ralis.agents.persist import Persistent
-from ralis.loop.divergence import blame, check_loss, check_weights
-from ralis.loop.session import step_seed
 from ralis.metrics import distribution_entropy
 from ralis.rl.dqn import dqn_update, epsilon_schedule, linear_epsilon, select_actions, sync_target
 from ralis.rl.policy import build_qnet
 from ralis.rl.replay import ReplayBuffer
+from ralis.run.session import step_seed
+from ralis.training.divergence import blame, check_loss, check_weights
 
 __all__ = ["DQNTrainer", "epsilon_for"]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from ralis.agents.start import CHECKPOINT, POLICY
 from ralis.errors import RalisError, first_line
-from ralis.loop.rundir import RunDirError
 from ralis.progress import progress_bar
 from ralis.rl.policy import load_policy, save_policy
+from ralis.run.names import AGENT_CHECKPOINT, POLICY
+from ralis.run.rundir import RunDirError
 
 __all__ = ["Persistent"]
 
@@ -41,7 +41,7 @@ class Persistent:
 
     # shared ----------------------------------------------------------------------------------
     def save(self) -> None:
-        self.run_dir.save_checkpoint(CHECKPOINT, "agent-checkpoint", self.state_tree(),
+        self.run_dir.save_checkpoint(AGENT_CHECKPOINT, "agent-checkpoint", self.state_tree(),
                                      {"episode": self.episode})
         self.write_policy()
 
@@ -65,23 +65,23 @@ class Persistent:
                 and all(torch.equal(want[k].cpu(), have[k]) for k in want))
 
     def restore(self) -> None:
-        found = self.run_dir.load_checkpoint(CHECKPOINT, "agent-checkpoint", "episode")
+        found = self.run_dir.load_checkpoint(AGENT_CHECKPOINT, "agent-checkpoint", "episode")
         logged = [e["episode"] for e in self.store.episodes()]
         if found is None:
             if max(logged, default=0) > 1:
-                raise RunDirError(f"{self.out / CHECKPOINT} is missing but run.sqlite logs "
+                raise RunDirError(f"{self.out / AGENT_CHECKPOINT} is missing but run.sqlite logs "
                                   f"{max(logged)} episodes; start over in a new --out")
             return
         ck, _ = found
         done = int(ck["episode"])
         if logged[:done] != list(range(1, done + 1)) or max(logged, default=0) > done + 1:
-            raise RunDirError(f"{self.out / CHECKPOINT} is at episode {done} but run.sqlite logs "
+            raise RunDirError(f"{self.out / AGENT_CHECKPOINT} is at episode {done} but run.sqlite logs "
                               f"episodes {logged[:3]}...{logged[-2:]}: the files of {self.out} "
                               "do not agree; start over in a new --out")
         try:
             self.load_tree(ck)
         except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise RunDirError(f"{self.out / CHECKPOINT} does not fit this agent "
+            raise RunDirError(f"{self.out / AGENT_CHECKPOINT} does not fit this agent "
                               f"({first_line(exc)}); start over in a new --out") from None
 
     def run(self) -> dict:

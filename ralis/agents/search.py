@@ -21,12 +21,12 @@ import torch
 
 from ralis.agents.base import Selection, Trainer
 from ralis.agents.persist import Persistent
+from ralis.game.heldout import check_training_episodes, fixed_pick, greedy_pick, play
 from ralis.game.scoring import policy_scores
-from ralis.loop.session import step_seed
 from ralis.metrics import distribution_entropy
-from ralis.rl.heldout import check_training_episodes, fixed_pick, greedy_pick, play
 from ralis.rl.scorers import EntropyResidual, descriptor_dim
 from ralis.rl.search import cem_population, cem_update
+from ralis.run.session import step_seed
 
 __all__ = ["SearchTrainer"]
 

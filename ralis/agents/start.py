@@ -8,15 +8,13 @@ import torch
 from ralis.config import RunConfig
 from ralis.data.protocol import ImageSet, Protocol
 from ralis.errors import ConfigError
-from ralis.loop.pretrain import finished_model, record_model, save_trained, train_supervised
-from ralis.loop.rundir import Run
 from ralis.models import load_model
+from ralis.run.names import START_MODEL
+from ralis.run.rundir import Run
+from ralis.training.supervised import finished_model, record_model, save_trained, train_supervised
 
-__all__ = ["START_MODEL", "POLICY", "CHECKPOINT", "game_split", "start_model"]
+__all__ = ["game_split", "start_model"]
 
-START_MODEL = "start_model.safetensors"
-POLICY = "policy.safetensors"
-CHECKPOINT = "agent_checkpoint.safetensors"
 
 
 def game_split(cfg: RunConfig, proto: Protocol) -> tuple[ImageSet, ImageSet]:

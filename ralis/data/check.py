@@ -17,6 +17,7 @@ from typing import Any
 from ralis.config import DataConfig
 from ralis.data import dataset_classes
 from ralis.data.base import ClassInfo, SegmentationDataset, image_size
+from ralis.data.description import find_description, parse_description
 from ralis.data.orphans import orphan_warning
 from ralis.data.palettes import PaletteColors
 from ralis.data.protocol import dataset_for
@@ -45,8 +46,6 @@ def _roles(cfg: DataConfig) -> dict[str, list[str]]:
 def _split_names(cfg: DataConfig, roles: dict[str, list[str]]) -> list[str]:
     names = list(BUILTIN_SPLITS)
     if cfg.dataset == "folder":
-        from ralis.data.description import find_description, parse_description
-
         names = list(parse_description(find_description(cfg.root)).splits)
     return names + [s for s in roles if s not in names]
 
@@ -216,8 +215,6 @@ def _describe_folder(cfg: DataConfig, report: dict[str, Any]) -> None:
     report["resize"] = "stretch"
     if cfg.dataset != "folder":
         return
-    from ralis.data.description import find_description, parse_description
-
     spec = parse_description(find_description(cfg.root))
     report.update(name=spec.name, description=str(spec.path), resize=spec.resize,
                   mask_format=spec.mask_format, strict_colors=spec.strict_colors,

@@ -64,7 +64,7 @@ Fields:
     (:mod:`ralis.data.orphans`).
 ``resolution``
     Optional ``[H, W]`` (sides up to 16384) every sample is brought to when the reader gets no
-    ``resolution`` argument. The command line (:func:`ralis.cli.resolve_options`) copies it into
+    ``resolution`` argument. The command line (:func:`ralis.cli.options.resolve_options`) copies it into
     ``data.resolution`` unless ``--resolution`` or ``--set data.resolution=...`` is given, so
     there it wins over a preset's resolution and loses to those options. From Python,
     :func:`ralis.data.protocol.load_protocol` passes ``data.resolution`` to the reader: the

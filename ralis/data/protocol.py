@@ -22,22 +22,15 @@ import torch
 from ralis.config import DataConfig
 from ralis.data import create_dataset
 from ralis.data.base import ClassInfo, SegmentationDataset
-from ralis.data.cache import (
-    build_split,
-    cache_key,
-    check_storage,
-    default_cache_root,
-    is_lazy,
-    iter_chunks,
-    mask_dtype,
-    take_rows,
-)
+from ralis.data.cache import build_split, cache_key, check_storage, mask_dtype
 from ralis.data.orphans import orphan_warning
 from ralis.data.palettes import PaletteColors
 from ralis.data.sanity import label_stats, missing_problem, overlap_problems, void_problem
 from ralis.data.splits import Splits, make_splits, per_image_counts
 from ralis.errors import DataError
+from ralis.files.arrays import default_cache_root, is_lazy, iter_chunks, take_rows
 from ralis.progress import progress_bar
+from ralis.provenance import __version__
 from ralis.regions import RegionGrid, Regions, SuperpixelRegions, superpixel_labels
 
 
@@ -128,13 +121,11 @@ def load_images(ds: SegmentationDataset, desc: str, progress: bool = True,
         H, W = ds.image_size
         wide = mask_dtype(ds.classes.num_classes, ds.classes.ignore_index)
         if storage == "disk" or len(ds) * H * W * (3 + 8) > MEMORY_LIMIT:
-            import ralis
-
             ds.cache = False  # the reader must not keep decoded copies
             key = {"reader": type(ds).__name__, "dataset": ds.dataset_name,
                    "split": getattr(ds, "split", None), "resolution": [H, W],
                    "resize": ds.resize, "classes": list(ds.classes.names),
-                   "ignore": ds.classes.ignore_index, "ralis": ralis.__version__,
+                   "ignore": ds.classes.ignore_index, "ralis": __version__,
                    "samples": [[ds.describe(i), _source_stats(ds, i)] for i in range(len(ds))]}
             split = str(getattr(ds, "split", "split")).replace("/", "_")
             folder = (default_cache_root(cache_dir)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ralis.errors import ConfigError
+from ralis.files.arrays import iter_chunks
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,6 @@ def kl_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-7) -> float:
 def per_image_counts(masks, num_classes: int, ignore_index: int) -> torch.Tensor:
     """Labelled pixels per class of every image: ``masks [N, H, W]`` (a tensor or a lazy one,
     read in chunks) -> ``[N, C]`` long."""
-    from ralis.data.cache import iter_chunks
-
     rows = []
     for _, chunk in iter_chunks(masks):
         n = chunk.shape[0]

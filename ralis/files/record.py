@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from ralis.files.arrays import iter_chunks
+
 __all__ = ["data_hash", "data_record"]
 
 
@@ -16,8 +18,6 @@ def data_hash(images_u8: torch.Tensor, masks: torch.Tensor, names: list[str]) ->
     ``images_u8 [n, 3, H, W]`` uint8, ``masks [n, H, W]`` integer ids. Two files trained on the
     same images, labels and resolution share the hash.
     """
-    from ralis.data.cache import iter_chunks
-
     h = hashlib.sha256()
     h.update("\n".join(names).encode())
     for x, dtype in ((images_u8, torch.uint8), (masks, torch.int64)):  # in chunks: same digest

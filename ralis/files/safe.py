@@ -43,6 +43,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from ralis import provenance
 from ralis.errors import first_line
 from ralis.files.atomic import atomic_write_bytes
 from ralis.files.header import (
@@ -69,12 +70,9 @@ _MARK = "__"
 
 def base_record() -> dict[str, Any]:
     """The part of every record that says who wrote the file and when."""
-    from ralis import __version__
-    from ralis.loop.session import git_revision
-
     return {
-        "ralis_version": __version__,
-        "git_revision": git_revision(),
+        "ralis_version": provenance.__version__,
+        "git_revision": provenance.git_revision(),
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

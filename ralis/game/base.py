@@ -47,7 +47,8 @@ class Observation:
     entropy (the entropy baseline's score); ``error [K, N]`` the share of its labelled pixels
     the current model gets wrong (ground truth: for oracles only; ``None`` outside a game);
     ``labelled [C]`` the class shares of the pixels labelled so far. The query network's inputs,
-    ``state [R_S, Ds]`` and ``actions [K, N, Da]`` (:mod:`ralis.rl.features`), are computed
+    ``state [R_S, Ds]`` and ``actions [K, N, Da]`` (:mod:`ralis.rl.state_features`,
+    :mod:`ralis.rl.action_features`), are computed
     the first time they are read (fixed policies never need them).
     """
 

@@ -31,11 +31,11 @@ from ralis.game.base import GAMES, SPLIT_ROLES, Observation, episode_copy
 from ralis.game.candidates import candidate_images, view_candidates
 from ralis.game.head_fit import Standardizer, fit_head, head_logits, zero_head
 from ralis.game.pixels import PixelTable, extract_pixels
-from ralis.loop.oracle import Oracle
-from ralis.loop.session import step_seed
 from ralis.metrics import confusion_matrix, mean_iou
 from ralis.models.inference import Prediction
 from ralis.rl.observe import FeatureSpec, state_from
+from ralis.run.session import step_seed
+from ralis.training.oracle import Oracle
 from ralis.uncertainty import entropy_from_logits
 
 __all__ = ["HeadGame", "split_scores"]

@@ -19,12 +19,12 @@ from ralis.data.pool import RegionPool
 from ralis.data.protocol import ImageSet, Protocol
 from ralis.game.base import GAMES, SPLIT_ROLES, Observation, episode_copy
 from ralis.game.candidates import candidate_images, view_candidates
-from ralis.loop.oracle import Oracle
-from ralis.loop.session import step_seed
-from ralis.loop.train import LabelledData, evaluate, make_optimizer, train_pass
 from ralis.metrics import mean_iou
 from ralis.models.inference import predict
 from ralis.rl.observe import FeatureSpec, observe_state
+from ralis.run.session import step_seed
+from ralis.training.oracle import Oracle
+from ralis.training.train import LabelledData, evaluate, make_optimizer, train_pass
 
 __all__ = ["NetGame"]
 

@@ -4,7 +4,7 @@ A labelling project has no validation set of its own, but every round brings one
 labelled since the latest model version were seen by no model yet. Before ``label train``
 trains on them, :func:`check_latest` scores the latest trained version and the start model
 (version 0, when it was trained, e.g. θ0 from ``ralis pretrain``) on those labels, paired over
-the images that hold them, with the validation noise of :mod:`ralis.loop.regression`. When the
+the images that hold them, with the validation noise of :mod:`ralis.training.regression`. When the
 latest version is below the start by more than that noise, a one-line warning names the fix;
 the result is kept in the ledger (meta ``check:vNNNN``).
 
@@ -18,8 +18,8 @@ import torch
 
 from ralis.labelling.project import Project
 from ralis.labelling.training import load_version, partial_masks
-from ralis.loop.regression import NOISE_Z, compare
-from ralis.loop.train import evaluate
+from ralis.training.regression import NOISE_Z, compare
+from ralis.training.train import evaluate
 
 
 def fresh_regions(project: Project, version: int) -> list[int]:

@@ -4,7 +4,7 @@
 image order, resized exactly as the dataset readers do (:func:`ralis.data.resize.resize_pair`:
 bilinear, from the decoded RGB file). It is built once, when the project is created, with a
 progress bar; an interrupted build continues where it stopped (an image counts as cached only
-after its bytes are on disk). Reads go through :class:`ralis.data.cache.LazyTensor` (``os.pread`` on the records
+after its bytes are on disk). Reads go through :class:`ralis.files.arrays.LazyTensor` (``os.pread`` on the records
 they need), so memory does not grow with the number of images.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ralis.data.cache import LazyTensor
 from ralis.data.camvid import read_rgb
 from ralis.data.resize import resize_pair
+from ralis.files.arrays import LazyTensor
 from ralis.labelling.ledger import crash_point
 
 
@@ -72,5 +72,5 @@ class ImageCache:
             os.close(fd)
 
     def tensor(self) -> LazyTensor:
-        """The images as a lazy ``[N, 3, H, W]`` uint8 tensor (:mod:`ralis.data.cache`)."""
+        """The images as a lazy ``[N, 3, H, W]`` uint8 tensor (:mod:`ralis.files.arrays`)."""
         return LazyTensor(self.path, (3, *self.working), np.uint8, self.num_images, torch.uint8)

@@ -24,15 +24,15 @@ import torch
 from ralis.acquisition import StepContext, Timer, create_strategy
 from ralis.data.pool import RegionPool
 from ralis.errors import ConfigError
-from ralis.labelling.formats import ExportContext, get_format
+from ralis.labelling.formats import ExportContext, RequestBox, get_format
 from ralis.labelling.formats.png import write_requests_csv
 from ralis.labelling.ledger import crash_point
 from ralis.labelling.preview import write_preview
 from ralis.labelling.project import Project, now, seed_for, torch_seed
 from ralis.labelling.training import load_version, partial_masks
-from ralis.loop.oracle import SparseMasks, tile_distributions
 from ralis.models.inference import predict
 from ralis.regions import RegionGrid
+from ralis.training.oracle import SparseMasks, tile_distributions
 
 
 class _StateSet:
@@ -180,8 +180,6 @@ def _export(project: Project, round_: int, fmt: str, image_root_url: str | None,
     exporter = exporter or get_format(fmt)
     ledger = project.ledger
     row = ledger.rows("SELECT * FROM rounds WHERE round = ?", (round_,))[0]
-    from ralis.labelling.formats import RequestBox
-
     boxes = [RequestBox(r["region_id"], r["name"], r["top"], r["left"], r["height"], r["width"])
              for r in ledger.requests(round_)]
     out_dir = project.round_dir(round_)

@@ -33,10 +33,10 @@ from ralis.labelling.project import (
     state_file,
     torch_seed,
 )
-from ralis.loop.divergence import blame, check_model_file
-from ralis.loop.oracle import SparseMasks
-from ralis.loop.train import LabelledData, make_optimizer, train_pass
 from ralis.models import MODELS, check_classes, create_model, load_model, save_model
+from ralis.training.divergence import blame, check_model_file
+from ralis.training.oracle import SparseMasks
+from ralis.training.train import LabelledData, make_optimizer, train_pass
 
 
 def _record(project: Project, version: int, labelled: int, trained: bool) -> dict:

@@ -12,8 +12,8 @@ from pathlib import Path
 from ralis.agents import TRAINERS
 from ralis.config import RunConfig
 from ralis.data.protocol import Protocol, load_protocol
-from ralis.loop.rundir import has_run, open_run
-from ralis.loop.session import set_threads
+from ralis.run.rundir import has_run, open_run
+from ralis.run.session import set_threads
 
 AGENT_DATA = ("D_S", "D_T", "D_V", "D_R", "selection")
 """The sets an agent training hashes into its record: never the test split."""

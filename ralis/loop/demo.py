@@ -25,7 +25,9 @@ from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import ConfigError
 from ralis.loop.pretrain import pretrain, upper_bound
 from ralis.loop.simulate import simulate
-from ralis.report.table import FULL, THETA0, collect, order_strategies, write_csv
+from ralis.report.runs import collect
+from ralis.report.series import FULL, THETA0, order_strategies
+from ralis.report.table import write_csv
 
 STRATEGIES: tuple[str, ...] = ("random", "entropy", "bald")
 """The strategies the demo compares (RALIS needs a trained agent; see `ralis train-agent`)."""
@@ -42,7 +44,7 @@ def run_demo(cfg: RunConfig, out: Path, strategies: Sequence[str] = STRATEGIES,
     runs start once θ0 is there. The numbers equal those of one-thread runs in a row.
 
     Returns ``{"rows": [...], "csv": Path, "plot": Path}``; the rows are those of
-    :func:`ralis.report.table.collect` (strategy ``theta0`` first, ``full`` last).
+    :func:`ralis.report.runs.collect` (strategy ``theta0`` first, ``full`` last).
     """
     out = Path(out)
     say = say or (lambda _: None)
@@ -171,7 +173,7 @@ def demo_figure(rows: Sequence[dict[str, Any]],
     """The figure of :func:`demo_plot` (a matplotlib ``Figure``, Agg backend): test mIoU (%) vs
     labelled pool regions, one line per strategy from θ0's point (0 regions), full supervision
     as a dashed horizontal line."""
-    from ralis.report.figures import MARKERS, strategy_colors
+    from ralis.report.plots import MARKERS, strategy_colors
 
     plt = _pyplot()
     theta0, al, full = _ordered(rows)

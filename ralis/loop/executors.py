@@ -1,8 +1,8 @@
 """Where the cells of ``ralis benchmark`` run: in this process, in a local process pool, or on Ray.
 
-A :class:`Cell` is one run directory of the grid (θ0, one agent, one AL run, the upper bound)
-with the cells it needs (an AL run needs θ0; a RALIS run also needs its agent).
-:func:`run_cells` starts every cell whose needs have finished, as many at a time as the executor
+A :class:`~ralis.loop.cells.Cell` is one run directory of the grid (θ0, one agent, one AL run,
+the upper bound) with the cells it needs (an AL run needs θ0; a RALIS run also needs its agent).
+:func:`ralis.loop.schedule.run_cells` starts every cell whose needs have finished, as many at a time as the executor
 has slots, and calls back the driver after each one, which rewrites ``results.csv``:
 
 * :class:`SequentialExecutor` (the default): one cell at a time, in this process, with progress
@@ -17,7 +17,7 @@ has slots, and calls back the driver after each one, which rewrites ``results.cs
 
 Every cell resumes (``resume=True``) and locks its own run directory, whatever process runs it;
 the grid folder's lock stays with the driver (workers never take it: the lock of
-:func:`ralis.loop.rundir.lock_dir` is re-entrant only within one process). A cell that fails is
+:func:`ralis.run.rundir.lock_dir` is re-entrant only within one process). A cell that fails is
 reported with one line and the others go on; cells that need it are not started.
 """
 
@@ -29,80 +29,21 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from ralis.config import RunConfig
 from ralis.errors import ConfigError, as_user_error, first_line
+from ralis.loop.cells import Cell, Task, describe, run_cell
 
 EXECUTORS: tuple[str, ...] = ("sequential", "local", "ray")
 DEFAULT_RETRIES = 3  # Ray's own default for tasks whose worker died
 DEFAULT_THREADS = 1  # torch threads of a cell when neither --threads-per-job nor the config says
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One run directory of the grid and how to run it (picklable: it travels to workers)."""
-
-    name: str  # theta0, agent-s<seed>, <strategy>-s<seed>, full
-    kind: str  # pretrain, agent, simulate, upper
-    cfg: RunConfig
-    run_dir: Path
-    ignore: tuple[str, ...] = ()  # fields that may differ from a stored run (open_run's ignore)
-    strategy: str | None = None  # simulate: the strategy
-    pretrained: Path | None = None  # simulate: θ0's model file
-    policy: Path | None = None  # simulate ralis: the agent's policy file
-    needs: tuple[str, ...] = ()  # names of the cells that must finish first
-
-
-def run_cell(cell: Cell, progress: bool = False, proto: Any = None) -> None:
-    """Run (or resume, or just reopen and check, when finished) one cell."""
-    kw = {"resume": True, "progress": progress, "proto": proto, "ignore": cell.ignore}
-    if cell.kind == "pretrain":
-        from ralis.loop.pretrain import pretrain
-
-        pretrain(cell.cfg, cell.run_dir, **kw)
-    elif cell.kind == "agent":
-        from ralis.loop.agent import train_agent
-
-        train_agent(cell.cfg, cell.run_dir, **kw)
-    elif cell.kind == "simulate":
-        from ralis.loop.simulate import simulate
-
-        extra = {"policy": cell.policy} if cell.policy is not None else {}
-        simulate(cell.cfg, cell.strategy, cell.run_dir, pretrained=cell.pretrained,
-                 strategy_kwargs=extra, **kw)
-    elif cell.kind == "upper":
-        from ralis.loop.pretrain import upper_bound
-
-        upper_bound(cell.cfg, cell.run_dir, **kw)
-    else:
-        raise ValueError(f"unknown cell kind {cell.kind!r}")
-
-
+# --------------------------------------------------------------------------------- executors
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def describe(exc: BaseException) -> str:
-    """One line for a failed cell: a ralis error's (or a full disk's) message, else the type and
-    first line."""
-    user = as_user_error(exc)
-    return first_line(user) if user is not None else f"{type(exc).__name__}: {first_line(exc)}"
-
-
-@dataclass(eq=False)
-class Task:
-    """A submitted cell: what the executor tracks (its future or Ray reference, its tries)."""
-
-    cell: Cell
-    handle: Any = None
-    tries: int = 1
-    error: str | None = None  # set when finished and failed
-    detail: str | None = None  # traceback of an unexpected error (not a RalisError)
-
-
-# --------------------------------------------------------------------------------- executors
 class Executor:
     """Runs cells: :meth:`submit` one, :meth:`wait` for some to finish. ``slots``: cells in
     flight at once; ``threads``: torch threads of each cell (None: the config's, else 1, in
@@ -413,56 +354,5 @@ def make_executor(name: str, jobs: int | None = None, threads: int | None = None
     return executor
 
 
-# --------------------------------------------------------------------------------- schedule
-def run_cells(cells: Sequence[Cell], executor: Executor,
-              on_start: Callable[[Cell], None] | None = None,
-              on_done: Callable[[Task], None] | None = None) -> dict[str, str]:
-    """Run ``cells`` on ``executor``, each once its ``needs`` finished, in the order given among
-    those ready; return ``{cell name: one-line error}`` of the cells that failed or could not
-    start because a cell they need failed (empty when all finished).
-
-    ``on_done`` is called in this process after each finished or failed cell (not for those
-    never started). An exception here (Ctrl-C) cancels what is queued and stops the workers;
-    every cell keeps what it saved and resumes on the next run.
-    """
-    names = {c.name for c in cells}
-    for cell in cells:
-        missing = [n for n in cell.needs if n not in names]
-        if missing:
-            raise ValueError(f"cell {cell.name} needs unknown cells {missing}")
-    pending = list(cells)
-    running: list[Task] = []
-    done: set[str] = set()
-    failed: dict[str, str] = {}
-    executor.start()
-    try:
-        while pending or running:
-            for cell in list(pending):
-                blocked = [n for n in cell.needs if n in failed]
-                if blocked:
-                    pending.remove(cell)
-                    failed[cell.name] = f"not run: it needs {blocked[0]}, which failed"
-                elif all(n in done for n in cell.needs) and len(running) < executor.slots:
-                    pending.remove(cell)
-                    if on_start is not None:
-                        on_start(cell)
-                    running.append(executor.submit(cell))
-            if not running:
-                break  # everything left is blocked (reported above)
-            for task in executor.wait(running):
-                running.remove(task)
-                if task.error is None:
-                    done.add(task.cell.name)
-                else:
-                    failed[task.cell.name] = task.error
-                if on_done is not None:
-                    on_done(task)
-    except BaseException:
-        executor.close(cancel=True)
-        raise
-    executor.close()
-    return failed
-
-
-__all__ = ["Cell", "EXECUTORS", "Executor", "LocalExecutor", "RayExecutor",
-           "SequentialExecutor", "Task", "describe", "make_executor", "run_cell", "run_cells"]
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "SequentialExecutor",
+           "make_executor"]

@@ -5,7 +5,7 @@ acquired so far (early stopping on D_R) and tested. Two numbers are reported per
 test mIoU of the epoch D_R chooses (``miou``) and of the last epoch (``miou_last``), which does
 not look at the small, noisy D_R set when the schedule is fixed (``train.final_patience >=
 train.final_epochs``, as in the camvid-cpu presets). The chosen model is then compared with θ0
-on D_R (:mod:`ralis.loop.regression`): ``regressed`` says it ended below the model the run
+on D_R (:mod:`ralis.training.regression`): ``regressed`` says it ended below the model the run
 started from by more than the validation noise.
 """
 
@@ -13,20 +13,38 @@ from __future__ import annotations
 
 import copy
 import time
+import typing
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import torch
 
 from ralis.config import RunConfig
+from ralis.data.pool import RegionPool
 from ralis.data.protocol import ImageSet, Protocol
-from ralis.loop.regression import compare
-from ralis.loop.session import step_seed
-from ralis.loop.train import evaluate, fit, make_optimizer
 from ralis.metrics import distribution_entropy, iou_per_class, mean_iou
+from ralis.run.session import step_seed
+from ralis.training.oracle import Oracle
+from ralis.training.regression import compare
+from ralis.training.train import LabelledData, evaluate, fit, make_optimizer
 
-if TYPE_CHECKING:  # the simulation calls this module; only its type is needed here
-    from ralis.loop.simulate import Simulation
+
+class Simulation(typing.Protocol):
+    """What the final training reads of an active-learning run: the attributes of
+    :class:`ralis.loop.simulate.Simulation` it uses (which calls this module)."""
+
+    cfg: RunConfig
+    proto: Protocol
+    model: torch.nn.Module
+    start_state: dict  # θ0's weights
+    optimizer: torch.optim.Optimizer
+    step: int
+    last_val: tuple[int, float] | None  # (step, D_R mIoU) of the latest evaluation
+    start_scores: dict | None  # θ0's scores, once computed (:func:`start_scores`)
+    oracle: Oracle
+    pool: RegionPool
+    progress: bool
+
+    def final_training_set(self) -> tuple[LabelledData, torch.Tensor]: ...
 
 
 def miou_on(model, images: ImageSet, proto: Protocol, cfg: RunConfig
@@ -116,7 +134,7 @@ def final_train(sim: Simulation, budget: int) -> dict:
         "miou_last": miou_on(last, proto.test, proto, cfg)[0],
         "val_miou_last": result.last_miou if result.last_miou is not None else result.best_miou,
         "fixed_schedule": cfg.train.final_patience >= cfg.train.final_epochs,
-        # against θ0 (D_R, paired over its images; see ralis.loop.regression)
+        # against θ0 (D_R, paired over its images; see ralis.training.regression)
         "start_miou": theta0["test_miou"], "start_val_miou": check.start_miou,
         "val_delta": check.delta, "val_noise": check.noise, "regressed": check.regressed,
         "iou": {n: (None if torch.isnan(v) else float(v))

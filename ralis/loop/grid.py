@@ -27,9 +27,11 @@ from ralis.config import MACHINE_FIELDS, ALConfig, RunConfig, config_diff, load_
 from ralis.data.protocol import load_protocol
 from ralis.errors import ConfigError, RalisError
 from ralis.files.folders import lock_dir, unlock_dir
-from ralis.loop.executors import Cell, Executor, SequentialExecutor, Task, run_cells
-from ralis.loop.pretrain import MODEL_NAME
-from ralis.loop.rundir import prepare_dir
+from ralis.loop.cells import Cell, Task
+from ralis.loop.executors import Executor, SequentialExecutor
+from ralis.loop.schedule import run_cells
+from ralis.run.names import MODEL_NAME
+from ralis.run.rundir import prepare_dir
 
 console = Console(stderr=True)
 

@@ -15,25 +15,25 @@ import torch
 
 from ralis.acquisition import StepContext, Strategy, Timer, create_strategy
 from ralis.config import RunConfig
-from ralis.data.cache import concat_rows
 from ralis.data.pool import UNIT_TOLERANCE, RegionPool
 from ralis.data.protocol import Protocol, load_protocol
 from ralis.errors import ConfigError, first_line
+from ralis.files.arrays import concat_rows
 from ralis.files.atomic import atomic_write_text
 from ralis.files.safe import tensors_digest
-from ralis.loop.divergence import blame, check_model_file
 from ralis.loop.final import final_train, miou_on
-from ralis.loop.inputs import input_paths, same_input
-from ralis.loop.oracle import Oracle
 from ralis.loop.pretrain import pretrain
-from ralis.loop.regression import Comparison, warning
-from ralis.loop.rundir import Run, RunDirError, has_run, open_run
-from ralis.loop.session import set_threads, step_seed
-from ralis.loop.train import LabelledData, make_optimizer, train_pass
 from ralis.models import check_classes, load_model
 from ralis.progress import progress_bar
+from ralis.run.inputs import input_paths, same_input
+from ralis.run.names import CHECKPOINT
+from ralis.run.rundir import Run, RunDirError, has_run, open_run
+from ralis.run.session import set_threads, step_seed
+from ralis.training.divergence import blame, check_model_file
+from ralis.training.oracle import Oracle
+from ralis.training.regression import Comparison, warning
+from ralis.training.train import LabelledData, make_optimizer, train_pass
 
-CHECKPOINT = "checkpoint.safetensors"
 PRETRAIN_IGNORES = ("al", "agent", "train.lr", "train.final_lr", "train.final_from",
                     "train.final_with_start_set", "train.final_samples_per_epoch",
                     "train.final_schedule", "train.final_epochs", "train.final_patience",
@@ -63,7 +63,7 @@ def crossed(budgets, before: float, after: float) -> list[int]:
 class Simulation:
     """State of one AL run; :meth:`run` drives it to the largest budget, resumably.
 
-    ``run``: the open run directory (:func:`ralis.loop.rundir.open_run`); without it,
+    ``run``: the open run directory (:func:`ralis.run.rundir.open_run`); without it,
     ``out`` is opened (created, or continued with ``resume``) and closed by :meth:`run`.
     """
 
@@ -335,7 +335,7 @@ def simulate(
     """Run (or resume) one AL simulation and return its results (also in ``out/results.json``).
 
     ``given`` / ``given_preset``: the command line's explicit settings, checked against the
-    stored config on resume (see :func:`ralis.loop.rundir.open_run`).
+    stored config on resume (see :func:`ralis.run.rundir.open_run`).
     """
     out = Path(out)
     strategy_kwargs = dict(strategy_kwargs or {})

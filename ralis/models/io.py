@@ -17,7 +17,15 @@ import torch
 from torch import nn
 
 from ralis.errors import ConfigError
-from ralis.files.safe import FileFormatError, base_record, load_file, save_file, weights_for
+from ralis.files.safe import (
+    FileFormatError,
+    base_record,
+    enc_plain,
+    load_file,
+    save_file,
+    weights_for,
+)
+from ralis.models.factory import create_model
 
 MAX_CLASSES = 10_000
 
@@ -34,8 +42,6 @@ def save_model(
     **kwargs)``) to ``path`` atomically (temporary file, fsync, rename). ``extra`` is the rest
     of the record (classes, dataset, metrics, ...), returned by :func:`load_model` as
     ``meta["extra"]``; plain values only. Returns the path written."""
-    from ralis.files.safe import enc_plain
-
     try:
         record = {**enc_plain(dict(extra or {})), **base_record(),
                   "model": {"name": str(name), "num_classes": int(num_classes),
@@ -85,8 +91,6 @@ def load_model(
     (``extra``: the record without its ``model`` section); the model is in eval mode. A
     missing, corrupt, crafted or mismatched file raises a one-line :class:`RalisError`.
     """
-    from ralis.models import create_model  # late import: ralis.models imports this module
-
     path = Path(path)
     tree, record = load_file(path, "model")
     name, num_classes, kwargs = _model_section(record, path)

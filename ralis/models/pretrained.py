@@ -31,8 +31,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from torch import nn
 
-from ralis.data.cache import default_cache_root
 from ralis.errors import ConfigError, first_line
+from ralis.files.arrays import default_cache_root
 from ralis.files.safe import FORMAT, FileFormatError, base_record, load_file, save_file
 from ralis.models.efficientnet_lite import HEAD_KEYS, EfficientNetLite0
 

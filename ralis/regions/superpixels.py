@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from ralis.errors import ConfigError, DataError
+from ralis.files.arrays import default_cache_root, iter_chunks
+from ralis.progress import progress_bar
 
 PIXEL_CHUNK = 1 << 23  # pixels per chunk of the scatter reductions
 SLIC_VERSION = 1  # bump when the way segments are computed changes (invalidates caches)
@@ -50,8 +52,6 @@ def slic_image(image_u8: np.ndarray, n_segments: int, compactness: float) -> np.
 def _cache_key(images_u8, n_segments: int, compactness: float) -> str:
     import skimage
 
-    from ralis.data.cache import iter_chunks
-
     h = hashlib.sha256()
     h.update(f"slic-v{SLIC_VERSION}|{skimage.__version__}|{n_segments}|{compactness!r}|"
              f"{tuple(images_u8.shape)}".encode())
@@ -67,9 +67,6 @@ def superpixel_labels(images_u8, n_segments: int, compactness: float = 10.0,
     The cache file is keyed by the images' bytes, the SLIC settings and scikit-image's version,
     written atomically, and opened memory-mapped (only the images asked for are read).
     """
-    from ralis.data.cache import default_cache_root
-    from ralis.progress import progress_bar
-
     if n_segments < 1:
         raise ConfigError(f"data.superpixels must be at least 1, got {n_segments}")
     if compactness <= 0:

@@ -5,7 +5,7 @@ in the ``episodes`` table of its ``run.sqlite``: ``final_miou`` is the D_R mIoU 
 end (a fraction), ``class_entropy`` the entropy in nats of the labelled pixels' classes,
 ``epsilon`` the exploration rate. :func:`find_agent_dirs` finds the agents beside the runs of a
 grid, :func:`read_episodes` reads their episodes without writing anything (a read-only
-connection, as :func:`ralis.loop.rundir.stored_command` opens a record), and :func:`summarize`
+connection, as :func:`ralis.run.rundir.stored_command` opens a record), and :func:`summarize`
 compares the first and the last episodes.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ralis.errors import RalisError
-from ralis.loop.store import STORE_NAME
+from ralis.run.names import STORE_NAME
 
 WINDOW = 10
 """Episodes in the moving average and in each of the first / last windows."""

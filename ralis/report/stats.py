@@ -2,10 +2,12 @@
 
 Two strategies run with the same seed share θ0 and the splits, so their difference at a budget
 is paired by seed: :func:`paired_differences` gives one number per seed both ran.
-:func:`bootstrap_interval` is the percentile bootstrap interval of the mean of such numbers and
-:func:`verdict` reads a win, a loss or a tie off that interval (never off the mean).
-:func:`needed_interval` bootstraps the regions a strategy needs to reach an mIoU level
-(:func:`ralis.report.table.regions_needed`) by resampling its seeds.
+:func:`bootstrap_interval` is the percentile bootstrap interval of the mean of such numbers
+(``scipy.stats.bootstrap``) and :func:`verdict` reads a win, a loss or a tie off that interval
+(never off the mean). :func:`needed_interval` bootstraps the regions a strategy needs to reach an
+mIoU level (:func:`ralis.report.numbers.regions_needed`) by resampling its seeds; its statistic
+is +inf where a resample never reaches the level, which scipy's percentile interval would turn
+into NaN, so it draws the same resamples itself and keeps +inf in its quantiles.
 
 All pure functions of rows or numbers, deterministic for a given ``seed``. With the 2-3 seeds
 of a CPU grid the percentile bootstrap is a description of these seeds, not a significance
@@ -21,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from ralis.report.table import SPECIAL, regions_needed
+from ralis.report.numbers import regions_needed
+from ralis.report.series import SPECIAL
 
 LEVEL = 0.95
 """Default confidence level of the intervals."""
@@ -42,17 +46,29 @@ def seed_values(
     Rows whose value is None or NaN are skipped; several rows of one seed (the same run listed
     twice) are averaged.
     """
-    groups: dict[int, list[float]] = {}
-    for r in rows:
-        value = r.get(key)
-        if (r["strategy"] != strategy or r["regions"] != budget or value is None
-                or math.isnan(float(value))):
-            continue
-        groups.setdefault(r["seed"], []).append(float(value) * scale)
-    return {s: sum(groups[s]) / len(groups[s]) for s in sorted(groups, key=_seed_order)}
+    mine = [r for r in rows if r["strategy"] == strategy and r["regions"] == budget
+            and r.get(key) is not None and not math.isnan(float(r[key]))]
+    if not mine:
+        return {}
+    frame = pd.DataFrame({"seed": [_seed_key(r["seed"]) for r in mine],
+                          "value": [float(r[key]) * scale for r in mine]})
+    means = frame.groupby("seed", sort=False)["value"].mean()
+    return {_seed_of(s): float(means[s]) for s in sorted(means.index, key=_seed_order)}
+
+
+_NO_SEED = "<none>"  # a row without a seed, as a group key (pandas drops None keys)
+
+
+def _seed_key(seed: Any) -> Any:
+    return _NO_SEED if seed is None else seed
+
+
+def _seed_of(key: Any) -> Any:
+    return None if key == _NO_SEED else key
 
 
 def _seed_order(seed: Any) -> tuple[bool, Any]:
+    seed = _seed_of(seed)
     return seed is None, seed
 
 
@@ -85,10 +101,10 @@ def bootstrap_interval(
 ) -> Interval | None:
     """Percentile bootstrap interval ``(low, high)`` of the mean of ``values``.
 
-    One ``[resamples, n]`` matrix of indices is drawn with ``numpy.random.default_rng(seed)``
-    (``rng.integers(0, n, (resamples, n))``); the row means are the bootstrap means, and the
-    interval is their ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles (numpy's default
-    linear interpolation). Deterministic for a seed.
+    ``scipy.stats.bootstrap`` (``method="percentile"``) with ``numpy.random.default_rng(seed)``:
+    one ``[resamples, n]`` matrix of indices (``rng.integers(0, n, (resamples, n))``), the row
+    means as the bootstrap distribution, and their ``(1 - level) / 2`` and ``(1 + level) / 2``
+    quantiles (linear interpolation). Deterministic for a seed.
 
     n = 1: a single value cannot be resampled into a spread, so the interval is the point
     itself ``(v, v)``; that is not a confidence interval, and callers should say so. n = 0:
@@ -105,11 +121,11 @@ def bootstrap_interval(
         raise ValueError("bootstrap_interval needs finite values")
     if vals.size == 1:
         return float(vals[0]), float(vals[0])
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, vals.size, size=(resamples, vals.size))
-    means = vals[index].mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
+    from scipy.stats import bootstrap  # a second to import: only these intervals need it
+
+    result = bootstrap((vals,), np.mean, n_resamples=resamples, confidence_level=level,
+                       method="percentile", rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
     return float(low), float(high)
 
 

@@ -1,11 +1,17 @@
 """The RALIS query agent: features, query network, replay buffer and double-DQN pieces.
 
-* :mod:`ralis.rl.features` -- state / action feature tensors (pure, vectorised);
+* :mod:`ralis.rl.state_features`, :mod:`ralis.rl.action_features` -- the state and action feature
+  tensors (pure, vectorised; the class histograms they start from are
+  :mod:`ralis.regions.histograms`);
 * :mod:`ralis.rl.qnet` -- :class:`QueryNetwork`;
 * :mod:`ralis.rl.replay` -- :class:`ReplayBuffer` of per-pool transitions;
-* :mod:`ralis.rl.dqn` -- epsilon schedules, action selection, double-DQN target and update.
+* :mod:`ralis.rl.dqn` -- epsilon schedules, action selection, double-DQN target and update;
+* :mod:`ralis.rl.observe`, :mod:`ralis.rl.scorers`, :mod:`ralis.rl.policy` -- a step's observation,
+  the scorers over it (the paper's Q-network, the entropy-started scorer), policy files;
+* :mod:`ralis.rl.credit`, :mod:`ralis.rl.search` -- per-step credit targets, episode-level search.
 """
 
+from ralis.rl.action_features import action_features, kl_histogram, kl_matrix, kl_to_set_histogram
 from ralis.rl.dqn import (
     double_dqn_target,
     dqn_update,
@@ -15,20 +21,9 @@ from ralis.rl.dqn import (
     select_actions,
     sync_target,
 )
-from ralis.rl.features import (
-    action_features,
-    kl_histogram,
-    kl_matrix,
-    kl_to_set_histogram,
-    normalize_histogram,
-    pooled_entropy,
-    region_class_distribution,
-    region_class_histogram,
-    region_features,
-    state_features,
-)
 from ralis.rl.qnet import QueryNetwork
 from ralis.rl.replay import Batch, ReplayBuffer
+from ralis.rl.state_features import pooled_entropy, region_features, state_features
 
 __all__ = [
     "Batch",
@@ -43,10 +38,7 @@ __all__ = [
     "kl_matrix",
     "kl_to_set_histogram",
     "linear_epsilon",
-    "normalize_histogram",
     "pooled_entropy",
-    "region_class_distribution",
-    "region_class_histogram",
     "region_features",
     "select_actions",
     "state_features",

@@ -1,7 +1,8 @@
 """What the query agent sees: state and candidate (action) features from the segmentation net.
 
 One forward pass per image gives the predicted classes and the entropy map; the class histograms,
-pooled entropies and KL histograms of :mod:`ralis.rl.features` are computed from them.
+pooled entropies and KL histograms (:mod:`ralis.rl.state_features`,
+:mod:`ralis.rl.action_features`) are computed from them.
 Shared by agent training and by the greedy `ralis` strategy, so both see identical features.
 """
 
@@ -17,12 +18,9 @@ from ralis.config import AgentConfig
 from ralis.errors import ConfigError
 from ralis.models.inference import Prediction, predict
 from ralis.regions.base import Regions
-from ralis.rl.features import (
-    action_features,
-    normalize_histogram,
-    region_features,
-    state_features,
-)
+from ralis.regions.histograms import normalize_histogram
+from ralis.rl.action_features import action_features
+from ralis.rl.state_features import region_features, state_features
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def descriptor(actions: torch.Tensor, labelled: torch.Tensor, spec: FeatureSpec)
     """Candidate descriptors from the query network's action features.
 
     Args:
-        actions: ``[K, N, Da]`` (:func:`ralis.rl.features.action_features` layout).
+        actions: ``[K, N, Da]`` (:func:`ralis.rl.action_features.action_features` layout).
         labelled: ``[C]`` class shares of the labelled pixels (zeros when none yet).
         spec: the features' layout.
 

@@ -11,10 +11,10 @@ import ralis.agents.credit as credit_mod
 from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
 from ralis.game.head import HeadGame
+from ralis.game.heldout import MAX_TRAINING_EPISODES, SELECTION_EPISODES, evaluate, fixed_pick
 from ralis.loop.agent import train_agent
 from ralis.loop.simulate import simulate
 from ralis.report.heldout import heldout_section
-from ralis.rl.heldout import MAX_TRAINING_EPISODES, SELECTION_EPISODES, evaluate, fixed_pick
 from ralis.rl.policy import load_policy
 from ralis.rl.scorers import EntropyResidual
 

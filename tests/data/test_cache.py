@@ -13,8 +13,8 @@ import torch
 
 from ralis.config import apply_overrides, get_preset
 from ralis.data import create_dataset
-from ralis.data.cache import Concat, LazyTensor, iter_chunks
 from ralis.data.protocol import load_images, load_protocol
+from ralis.files.arrays import Concat, LazyTensor, iter_chunks
 from ralis.loop.simulate import simulate
 
 

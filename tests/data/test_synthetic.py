@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ralis.data import create_dataset
-from ralis.data.synthetic import DEFAULT_RESOLUTION, SYNTHETIC_CLASSES, generate_scene
+from ralis.data.street_scenes import generate_scene
+from ralis.data.synthetic import DEFAULT_RESOLUTION, SYNTHETIC_CLASSES
 from ralis.errors import ConfigError
 
 

@@ -4,8 +4,8 @@ from ralis.agents.start import game_split
 from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
 from ralis.game import GAMES
-from ralis.loop.pretrain import build_model
 from ralis.rl.observe import FeatureSpec
+from ralis.training.supervised import build_model
 
 
 @pytest.fixture(scope="session")

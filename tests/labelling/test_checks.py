@@ -5,8 +5,9 @@ from __future__ import annotations
 from ralis.config import apply_overrides
 from ralis.labelling.annotator import answer_round
 from ralis.labelling.checks import check_latest, fresh_regions
+from ralis.labelling.create import init_project
 from ralis.labelling.importing import import_file
-from ralis.labelling.project import init_project, open_project
+from ralis.labelling.project import open_project
 from ralis.labelling.rounds import next_round
 from ralis.labelling.training import train_version
 from ralis.loop.pretrain import pretrain

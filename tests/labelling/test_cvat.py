@@ -20,9 +20,9 @@ from ralis.labelling.formats import (
     ImportContext,
     LabelFileError,
     RequestBox,
-    cvat,
     get_format,
 )
+from ralis.labelling.formats import cvat_raster as cvat
 
 CLASSES = ClassInfo(("road", "car", "sky"), 255, ((128, 64, 128), (0, 0, 142), (70, 130, 180)))
 IGN = 255

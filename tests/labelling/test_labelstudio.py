@@ -22,6 +22,7 @@ from ralis.labelling.formats import (
     LabelFileError,
     RequestBox,
     get_format,
+    ls_import,
     ls_rle,
 )
 from ralis.labelling.formats import labelstudio as ls
@@ -363,11 +364,11 @@ def test_polygon_matches_a_point_in_polygon_test():
         radius = rng.uniform(0.2, 0.7, n) * 50
         pts = np.stack([50 + radius * np.cos(angles), 50 + radius * np.sin(angles)], -1)
         pts += rng.uniform(-1e-3, 1e-3, pts.shape)  # off the pixel centres: no ties
-        got = ls.polygon_mask(pts.tolist(), h, w, "t")
+        got = ls_import.polygon_mask(pts.tolist(), h, w, "t")
         want = MplPath(pts * [w / 100, h / 100]).contains_points(centres).reshape(h, w)
         assert got.tolist() == want.tolist()
     # Points outside the image are clipped, not an error.
-    assert ls.polygon_mask([[-50, -50], [150, -50], [150, 150], [-50, 150]], h, w, "t").all()
+    assert ls_import.polygon_mask([[-50, -50], [150, -50], [150, 150], [-50, 150]], h, w, "t").all()
 
 
 def test_latest_non_cancelled_annotation_counts(tmp_path):

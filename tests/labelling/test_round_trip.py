@@ -11,12 +11,13 @@ import torch
 
 from ralis.files.safe import load_file
 from ralis.labelling.annotator import answer_round
+from ralis.labelling.create import init_project
 from ralis.labelling.importing import import_file
-from ralis.labelling.project import init_project, open_project
+from ralis.labelling.project import open_project
 from ralis.labelling.rounds import next_round
 from ralis.labelling.training import load_version, partial_masks, train_version
 from ralis.loop.simulate import miou_on, simulate
-from ralis.loop.store import RunStore
+from ralis.run.store import RunStore
 from tests.labelling.conftest import (
     start_model_file,
     tiny_config,

@@ -11,8 +11,8 @@ from ralis.config import apply_overrides
 from ralis.errors import ConfigError, RalisError
 from ralis.loop.agent import train_agent
 from ralis.loop.simulate import simulate
-from ralis.loop.store import RunStore
 from ralis.rl.policy import load_policy
+from ralis.run.store import RunStore
 
 
 @pytest.fixture(scope="module")

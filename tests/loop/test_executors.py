@@ -17,13 +17,13 @@ import pytest
 
 from ralis.config import apply_overrides, get_preset
 from ralis.errors import ConfigError
+from ralis.loop.cells import run_cell
 from ralis.loop.executors import (
     EXECUTORS,
     LocalExecutor,
     RayExecutor,
     SequentialExecutor,
     make_executor,
-    run_cell,
 )
 from ralis.loop.grid import GridError, grid_cells, run_grid
 from ralis.report import read_csv

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ralis.config import apply_overrides
-from ralis.loop.pretrain import load_start_model
 from ralis.loop.simulate import Simulation, miou_on, simulate
+from ralis.training.supervised import load_start_model
 
 START = ["train.final_from=start"]
 

@@ -9,9 +9,9 @@ import torch
 
 from ralis.config import apply_overrides
 from ralis.loop.pretrain import pretrain
-from ralis.loop.regression import NOISE_Z, bootstrap_differences, compare
 from ralis.loop.simulate import simulate
 from ralis.metrics import confusion_matrix, confusion_per_unit, mean_iou, mean_iou_batched
+from ralis.training.regression import NOISE_Z, bootstrap_differences, compare
 from tests.cli_helpers import run_cli
 
 # A θ0 worth keeping, then AL steps at lr 3 that wreck it, and a final training that keeps the

@@ -16,10 +16,10 @@ import torch
 
 from ralis.config import apply_overrides
 from ralis.errors import ConfigError, RalisError
-from ralis.loop.divergence import DivergenceError
-from ralis.loop.rundir import RunLockedError, lock_dir, open_run, unlock_dir
 from ralis.loop.simulate import simulate
-from ralis.loop.store import RunStore
+from ralis.run.rundir import RunLockedError, lock_dir, open_run, unlock_dir
+from ralis.run.store import RunStore
+from ralis.training.divergence import DivergenceError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def copy_run(src: Path, dst: Path) -> Path:
 
 # --- the lock ----------------------------------------------------------------------------------
 def test_a_second_process_is_refused_with_the_holder_named(tmp_path):
-    code = ("import sys, time; from ralis.loop.rundir import lock_dir; "
+    code = ("import sys, time; from ralis.run.rundir import lock_dir; "
             f"lock_dir({str(tmp_path)!r}, 'simulate:entropy'); print('locked', flush=True); "
             "time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
@@ -253,9 +253,9 @@ def test_nan_policy_is_refused(tiny_cfg, tiny_proto, tmp_path):
 
 # --- θ0 pretraining checkpoints every epoch and resumes exactly -------------------------------
 def test_pretraining_resumes_exactly(tiny_cfg, tiny_proto, tmp_path, monkeypatch):
-    from ralis.loop import pretrain as pre
-    from ralis.loop import train as train_mod
     from ralis.loop.pretrain import pretrain
+    from ralis.run import names as pre
+    from ralis.training import train as train_mod
 
     cfg = apply_overrides(tiny_cfg, ["train.pretrain_epochs=4", "train.pretrain_patience=4"])
     ref = pretrain(cfg, tmp_path / "ref", progress=False, proto=tiny_proto)
@@ -456,14 +456,14 @@ def test_a_moved_run_finds_its_own_theta0_and_misses_a_deleted_one(tiny_cfg, tin
 
 def test_store_names_the_code_that_wrote_its_results(tmp_path, monkeypatch):
     """The first step, budget or episode a store writes adds this process's revision, once."""
-    import ralis.loop.session as session
-    from ralis.loop.store import RunStore
+    import ralis.provenance as provenance
+    from ralis.run.store import RunStore
 
     store = RunStore.create(tmp_path, {"command": "train-agent", "git_revision": "c0ffee1"})
     assert store.computed_by() == "c0ffee1"  # nothing computed yet: the creating revision
-    monkeypatch.setattr(session, "git_revision", lambda: "aaa1111")
+    monkeypatch.setattr(provenance, "git_revision", lambda: "aaa1111")
     store.add_episode({"episode": 1, "final_miou": 0.2})
-    monkeypatch.setattr(session, "git_revision", lambda: "bbb2222")
+    monkeypatch.setattr(provenance, "git_revision", lambda: "bbb2222")
     store.add_episode({"episode": 2, "final_miou": 0.3})  # the same process: noted already
     assert store.computed_by() == "aaa1111"
     store.close()

@@ -4,12 +4,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-import ralis.loop.session as session
 import ralis.loop.simulate as sim_mod
+import ralis.provenance as provenance
 from ralis.config import apply_overrides
 from ralis.errors import ConfigError
 from ralis.loop.simulate import simulate
-from ralis.loop.store import RunStore
+from ralis.run.store import RunStore
 
 
 def _crashing_at(call: int, train_pass):
@@ -146,15 +146,15 @@ def test_results_name_the_code_that_computed_them(
 ):
     """Resuming under newer code adds its revision; reopening a finished run adds nothing."""
     real_train_pass = sim_mod.train_pass
-    monkeypatch.setattr(session, "git_revision", lambda: "aaa1111")
+    monkeypatch.setattr(provenance, "git_revision", lambda: "aaa1111")
     monkeypatch.setattr(sim_mod, "train_pass", _crashing_at(3, real_train_pass))
     with pytest.raises(KeyboardInterrupt):
         run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random")
     monkeypatch.setattr(sim_mod, "train_pass", real_train_pass)
-    monkeypatch.setattr(session, "git_revision", lambda: "bbb2222")
+    monkeypatch.setattr(provenance, "git_revision", lambda: "bbb2222")
     res = run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random", resume=True)
     assert res["git_revision"] == "aaa1111 + bbb2222"
-    monkeypatch.setattr(session, "git_revision", lambda: "ccc3333-dirty")
+    monkeypatch.setattr(provenance, "git_revision", lambda: "ccc3333-dirty")
     again = run(tiny_cfg, tiny_proto, tiny_theta0, tmp_path / "r", "random", resume=True)
     assert again["git_revision"] == "aaa1111 + bbb2222"
     on_disk = json.loads((tmp_path / "r" / "results.json").read_text())

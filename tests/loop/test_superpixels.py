@@ -12,11 +12,11 @@ from ralis.config import apply_overrides
 from ralis.data.pool import RegionPool
 from ralis.data.protocol import load_protocol
 from ralis.errors import ConfigError
-from ralis.loop.oracle import OUTSIDE, Oracle, tile_distributions
 from ralis.loop.simulate import simulate
-from ralis.loop.store import RunStore
 from ralis.regions import RegionGrid, SuperpixelRegions, superpixel_labels
-from ralis.rl.features import region_class_distribution
+from ralis.regions.histograms import region_class_distribution
+from ralis.run.store import RunStore
+from ralis.training.oracle import OUTSIDE, Oracle, tile_distributions
 
 # two 6x8 images; image 0 has segments 0..3, image 1 has 0..2 (id 3 of image 1 is padding)
 LABELS = np.array([

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from ralis.errors import ConfigError
-from ralis.loop.oracle import Oracle
-from ralis.loop.train import LabelledData, one_region_per_image, region_crops
 from ralis.regions import RegionGrid
+from ralis.training.oracle import Oracle
+from ralis.training.train import LabelledData, one_region_per_image, region_crops
 
 
 def test_crops_contain_the_region_centre_and_masks_align():
@@ -50,7 +50,7 @@ def test_one_region_per_image():
 
 def test_fit_draws_samples_per_epoch_crops(monkeypatch):
     from ralis.config import TrainConfig
-    from ralis.loop import train as train_mod
+    from ralis.training import train as train_mod
 
     seen = []
 

@@ -15,23 +15,17 @@ from ralis.config import get_preset, save_config
 from ralis.errors import RalisError
 from ralis.report import (
     collect,
-    figures,
     load_results,
+    plots,
     read_csv,
+    regions_figure,
     rows_from_theta0,
     write_csv,
     write_report,
 )
-from ralis.report.markdown import labels_needed
-from ralis.report.table import (
-    aggregate,
-    budgets,
-    common_budget,
-    gap_closed,
-    gaps_closed,
-    pixel_fractions,
-    strategies,
-)
+from ralis.report.needed import labels_needed
+from ralis.report.numbers import aggregate, gap_closed, gaps_closed, pixel_fractions
+from ralis.report.series import budgets, common_budget, strategies
 
 from .test_report import (
     _acquisition_run,
@@ -54,28 +48,28 @@ THETA0_ROW = {
 def test_short_names_known_answer():
     names = ["seq01/images/0001_image", "seq02/images/0001_image", "seq01/images/0002_image",
              "Tile 3/images/x"]
-    assert figures.short_names(names) == {
+    assert regions_figure.short_names(names) == {
         "seq01/images/0001_image": "seq01/…/0001_image",
         "seq02/images/0001_image": "seq02/…/0001_image",
         "seq01/images/0002_image": "0002_image",
         "Tile 3/images/x": "x",
     }
     # a two-component suffix stays whole; first/…/last only while it stays distinct
-    assert figures.short_names(["a/x/f", "a/y/f", "b/x/f"]) == {
+    assert regions_figure.short_names(["a/x/f", "a/y/f", "b/x/f"]) == {
         "a/x/f": "a/…/f", "a/y/f": "y/f", "b/x/f": "b/…/f"}
-    assert figures.short_names(["a/b", "x/a/b", "c\\d\\e"]) == {
+    assert regions_figure.short_names(["a/b", "x/a/b", "c\\d\\e"]) == {
         "a/b": "a/b", "x/a/b": "x/…/b", "c\\d\\e": "e"}
     # long labels are cut in the middle: 7 head + "…" + 16 tail characters = 24
     long = ["0001_a_really_long_name_from_camera_left", "0002_a_really_long_name_from_camera_left"]
-    assert figures.short_names(long) == {
+    assert regions_figure.short_names(long) == {
         long[0]: "0001_a_…from_camera_left", long[1]: "0002_a_…from_camera_left"}
-    assert all(len(v) == 24 for v in figures.short_names(long).values())
+    assert all(len(v) == 24 for v in regions_figure.short_names(long).values())
     # ... unless the cut makes two labels equal: then they stay whole
     same_ends = ["aaaaaaaa_1_zzzzzzzzzzzzzzzzzz", "aaaaaaaa_2_zzzzzzzzzzzzzzzzzz"]
-    assert figures.short_names(same_ends, max_len=20) == {n: n for n in same_ends}
-    assert figures.short_names(["img_a", "img_a", "img_b"]) == {"img_a": "img_a", "img_b": "img_b"}
-    assert figures.ellipsize("abcdefghij", 7) == "ab…ghij"
-    assert figures.ellipsize("abc", 7) == "abc"
+    assert regions_figure.short_names(same_ends, max_len=20) == {n: n for n in same_ends}
+    assert regions_figure.short_names(["img_a", "img_a", "img_b"]) == {"img_a": "img_a", "img_b": "img_b"}
+    assert regions_figure.ellipsize("abcdefghij", 7) == "ab…ghij"
+    assert regions_figure.ellipsize("abc", 7) == "abc"
 
 
 def test_gap_closed_known_answer():
@@ -154,7 +148,7 @@ def test_theta0_is_the_start_point_not_a_strategy(tmp_path, monkeypatch):
         "entropy": pytest.approx(150.0), "ralis": pytest.approx(108.333, abs=1e-3)}
 
     drawn = {}
-    original = figures._save
+    original = plots.save
 
     def capture(fig, path):
         lines = fig.axes[0].get_lines()
@@ -162,7 +156,7 @@ def test_theta0_is_the_start_point_not_a_strategy(tmp_path, monkeypatch):
             line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in lines}
         return original(fig, path)
 
-    monkeypatch.setattr(figures, "_save", capture)
+    monkeypatch.setattr(plots, "save", capture)
     with_t0 = write_report(write_csv(rows, tmp_path / "a" / "results.csv"), tmp_path / "a" / "r")
     without = write_report(write_csv(make_rows(), tmp_path / "b" / "results.csv"),
                            tmp_path / "b" / "r")
@@ -249,14 +243,14 @@ def _without(md: str, heading: str) -> str:
 def test_report_on_a_single_simulate_run(tmp_path, monkeypatch):
     run = _simulate_run(tmp_path)
     ylabels = []
-    original = figures._save
+    original = plots.save
 
     def capture(fig, path):
         if Path(path).name == "regions_on_images.png":
             ylabels.extend(ax.get_ylabel() for ax in fig.axes if ax.get_ylabel())
         return original(fig, path)
 
-    monkeypatch.setattr(figures, "_save", capture)
+    monkeypatch.setattr(plots, "save", capture)
     calls: list = []
     md = write_report(run, tmp_path / "r", load_images=fake_loader(calls)).read_text()
     assert calls == [("ralis-s1", ["seq01/images/0001_image", "seq01/images/0002_image",

@@ -13,24 +13,26 @@ import pytest
 
 from ralis.config import get_preset, save_config
 from ralis.errors import RalisError
-from ralis.loop.store import RunStore
-from ralis.report import figures, read_csv, rows_from_run, write_csv, write_report
+from ralis.report import (
+    plots,
+    read_csv,
+    regions_figure,
+    rows_from_run,
+    write_csv,
+    write_report,
+)
 from ralis.report.agents import (
     find_agent_dirs,
     moving_average,
     read_episodes,
     summarize,
 )
-from ralis.report.markdown import kind_comparisons
-from ralis.report.table import (
-    COLUMNS,
-    find_run_dirs,
-    kind_fractions,
-    region_kind,
-    region_kinds,
-    series_rows,
-    strategies,
-)
+from ralis.report.numbers import kind_fractions
+from ralis.report.paired import kind_comparisons
+from ralis.report.runs import find_run_dirs
+from ralis.report.series import region_kind, region_kinds, series_rows, strategies
+from ralis.report.table import COLUMNS
+from ralis.run.store import RunStore
 
 from .test_report import _acquisition_run, _is_png, _write_results, fake_loader, make_rows
 
@@ -103,9 +105,9 @@ def test_series_keys_and_order():
     fractions = kind_fractions(rows)
     assert fractions["rect"][100] == pytest.approx(0.01)
     assert fractions["slic"][300] == pytest.approx(300 / 9000)
-    colors = figures.strategy_colors(strategies(srows))
-    assert colors["entropy · slic"] == colors["entropy"] == figures.KNOWN_COLORS["entropy"]
-    assert figures.line_style("entropy") == "-" and figures.line_style("ralis · slic") == "--"
+    colors = plots.strategy_colors(strategies(srows))
+    assert colors["entropy · slic"] == colors["entropy"] == plots.KNOWN_COLORS["entropy"]
+    assert plots.line_style("entropy") == "-" and plots.line_style("ralis · slic") == "--"
     # only slic runs: one kind, plain names
     slic_only = [r for r in rows if r["region_kind"] == "slic"]
     assert strategies(series_rows(slic_only)) == ["entropy", "ralis"]
@@ -129,7 +131,7 @@ def test_slic_minus_rect_paired_by_seed_known_numbers():
 
 def test_report_of_mixed_kinds(tmp_path, monkeypatch):
     drawn = {}
-    original = figures._save
+    original = plots.save
 
     def capture(fig, path):
         if Path(path).name == "miou_curve.png":
@@ -137,7 +139,7 @@ def test_report_of_mixed_kinds(tmp_path, monkeypatch):
                           for line in fig.axes[0].get_lines()})
         return original(fig, path)
 
-    monkeypatch.setattr(figures, "_save", capture)
+    monkeypatch.setattr(plots, "save", capture)
     md = write_report(write_csv(mixed_rows(), tmp_path / "results.csv"),
                       tmp_path / "r").read_text()
     # the curves are against the % of pool pixels: each series at its own fractions
@@ -266,11 +268,11 @@ def test_agent_learning_curve_section(tmp_path):
 # ------------------------------------------------------------------------- superpixels
 def test_superpixel_overlay_known_answer():
     seg = np.array([[0, 0, 1], [0, 0, 1], [2, 2, 1]], dtype=np.int16)
-    rgba = figures.superpixel_overlay(seg, [0], "#ff0000", alpha=0.35)
+    rgba = regions_figure.superpixel_overlay(seg, [0], "#ff0000", alpha=0.35)
     assert rgba.shape == (3, 3, 4)
     assert np.allclose(rgba[..., 3], [[0.35, 1, 0], [1, 1, 0], [0, 0, 0]])
     assert np.allclose(rgba[0, 0, :3], [1, 0, 0])
-    both = figures.superpixel_overlay(seg, [0, 1], "#ff0000")
+    both = regions_figure.superpixel_overlay(seg, [0, 1], "#ff0000")
     assert both[0, 1, 3] == 1.0 and both[0, 2, 3] == 1.0  # each superpixel has its own outline
 
 
@@ -300,16 +302,16 @@ def test_regions_on_images_draws_superpixels(tmp_path, monkeypatch):
     slic = _slic_run(tmp_path / "slic", "entropy-s0", 20,
                      [("img_a", 0, 3), ("img_a", 0, 5), ("img_b", 1, 0)])
     titles, images = [], []
-    original = figures._save
+    original = plots.save
 
     def capture(fig, path):
         titles.extend(ax.get_title() for ax in fig.axes)
         images.extend(len(ax.get_images()) for ax in fig.axes)
         return original(fig, path)
 
-    monkeypatch.setattr(figures, "_save", capture)
+    monkeypatch.setattr(plots, "save", capture)
     runs = {"entropy": rect, "entropy · slic": slic}
-    path = figures.regions_on_images(runs, tmp_path / "regions.png", num_images=2,
+    path = regions_figure.regions_on_images(runs, tmp_path / "regions.png", num_images=2,
                                      load_images=fake_loader([]))
     assert _is_png(path)
     assert titles == ["entropy: 1 region", "entropy · slic: 2 superpixels",
@@ -331,4 +333,4 @@ def test_regions_on_images_draws_superpixels(tmp_path, monkeypatch):
     res = json.loads((slic / "results.json").read_text())
     (slic / "results.json").write_text(json.dumps({**res, "regions": None}))
     with pytest.raises(RalisError, match="per_image"):
-        figures.regions_on_images(runs, tmp_path / "r2.png", load_images=fake_loader([]))
+        regions_figure.regions_on_images(runs, tmp_path / "r2.png", load_images=fake_loader([]))

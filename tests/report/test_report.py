@@ -11,14 +11,21 @@ import pytest
 
 from ralis.config import get_preset, save_config
 from ralis.errors import RalisError
-from ralis.report import collect, figures, read_csv, rows_from_run, write_csv, write_report
-from ralis.report.table import (
-    COLUMNS,
+from ralis.report import (
+    collect,
+    figures,
+    plots,
+    read_csv,
+    regions_figure,
+    rows_from_run,
+    write_csv,
+    write_report,
+)
+from ralis.report.numbers import (
     Stat,
     aggregate,
     best_baseline,
     bold_best,
-    common_budget,
     default_levels,
     mean_curve,
     mean_std,
@@ -26,6 +33,8 @@ from ralis.report.table import (
     regions_needed,
     savings,
 )
+from ralis.report.series import common_budget
+from ralis.report.table import COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["road", "sky", "car"]
@@ -200,9 +209,9 @@ def test_curve_and_distribution_figures(tmp_path):
     rows = make_rows()
     assert _is_png(figures.miou_curve(rows, tmp_path / "curve.png"))
     assert _is_png(figures.class_distribution(rows, 300, tmp_path / "dist.png"))
-    colors = figures.strategy_colors(["zeta", "ralis", "alpha", "full"])
-    assert colors["ralis"] == figures.KNOWN_COLORS["ralis"] and colors["full"] == "black"
-    assert colors == figures.strategy_colors(["full", "alpha", "zeta", "ralis"])
+    colors = plots.strategy_colors(["zeta", "ralis", "alpha", "full"])
+    assert colors["ralis"] == plots.KNOWN_COLORS["ralis"] and colors["full"] == "black"
+    assert colors == plots.strategy_colors(["full", "alpha", "zeta", "ralis"])
 
 
 def _acquisition_run(root: Path, name: str, regions: list[tuple[str, int, int]]) -> Path:
@@ -230,16 +239,16 @@ def test_regions_on_images_with_fake_loader(tmp_path):
         "entropy": _acquisition_run(tmp_path, "entropy", [
             ("img_b", 0, 0), ("img_b", 2, 2), ("img_a", 1, 3), ("img_d", 0, 1), ("img_c", 2, 0)]),
     }
-    acquired = {s: figures.read_acquisitions(p) for s, p in runs.items()}
-    assert figures.pick_images(acquired, 2) == ["img_a", "img_b"]  # 3 each, name order
+    acquired = {s: regions_figure.read_acquisitions(p) for s, p in runs.items()}
+    assert regions_figure.pick_images(acquired, 2) == ["img_a", "img_b"]  # 3 each, name order
     calls: list = []
-    path = figures.regions_on_images(runs, tmp_path / "regions.png", num_images=2,
+    path = regions_figure.regions_on_images(runs, tmp_path / "regions.png", num_images=2,
                                      load_images=fake_loader(calls))
     assert _is_png(path)
     assert calls == [("entropy", ["img_a", "img_b"])]  # loaded once, baselines first
     # a budget keeps only the first acquisitions: img_a (2 + 0) and img_b (0 + 2) tie, then name
     calls.clear()
-    figures.regions_on_images(runs, tmp_path / "r2.png", num_images=3, budget=2,
+    regions_figure.regions_on_images(runs, tmp_path / "r2.png", num_images=3, budget=2,
                               load_images=fake_loader(calls))
     assert calls == [("entropy", ["img_a", "img_b"])]
 
@@ -251,12 +260,12 @@ def test_default_loader_reads_the_runs_pool(tmp_path):
     save_config(get_preset("synthetic-tiny"), tmp_path / "config.json")
     pool = load_protocol(load_config(tmp_path / "config.json").data, progress=False).pool
     names = [pool.names[3], pool.names[1]]
-    images = figures.load_pool_images(tmp_path, names)
+    images = regions_figure.load_pool_images(tmp_path, names)
     assert list(images) == names
     assert images[names[0]].shape == (48, 64, 3) and images[names[0]].dtype == np.uint8
     assert np.array_equal(images[names[0]], pool.images_u8[3].permute(1, 2, 0).numpy())
     with pytest.raises(RalisError):
-        figures.load_pool_images(tmp_path, ["no-such-image"])
+        regions_figure.load_pool_images(tmp_path, ["no-such-image"])
 
 
 # ------------------------------------------------------------------------------ report

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from ralis.report import write_csv, write_report
-from ralis.report.markdown import paired_plan
+from ralis.report.numbers import regions_needed
+from ralis.report.paired import paired_plan
 from ralis.report.stats import (
     ONE_SEED,
     bootstrap_interval,
@@ -22,7 +23,6 @@ from ralis.report.stats import (
     seed_curves,
     verdict,
 )
-from ralis.report.table import regions_needed
 
 
 def row(strategy: str, seed: int, regions: int, miou: float | None) -> dict:

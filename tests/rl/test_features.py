@@ -4,19 +4,14 @@ import torch
 
 from ralis.errors import ConfigError
 from ralis.regions import RegionGrid
-from ralis.rl.features import (
+from ralis.regions.histograms import (
     ABSENT,
-    action_features,
-    kl_histogram,
-    kl_matrix,
-    kl_to_set_histogram,
     normalize_histogram,
-    pooled_entropy,
     region_class_distribution,
     region_class_histogram,
-    region_features,
-    state_features,
 )
+from ralis.rl.action_features import action_features, kl_histogram, kl_matrix, kl_to_set_histogram
+from ralis.rl.state_features import pooled_entropy, region_features, state_features
 
 
 def _random_dists(gen, n, d=12, dtype=torch.float64):

@@ -15,16 +15,10 @@ from ralis.config import AgentConfig
 from ralis.errors import ConfigError
 from ralis.files.safe import FileFormatError
 from ralis.regions import RegionGrid, SuperpixelRegions
-from ralis.rl.features import (
-    ABSENT,
-    pooled_entropy,
-    region_class_distribution,
-    region_class_histogram,
-    region_features,
-    state_features,
-)
+from ralis.regions.histograms import ABSENT, region_class_distribution, region_class_histogram
 from ralis.rl.observe import FeatureSpec, observe_pools, observe_state
 from ralis.rl.policy import build_qnet, load_policy, save_policy, spec_from_record
+from ralis.rl.state_features import pooled_entropy, region_features, state_features
 
 # Two hand-drawn 8x8 segmentations: image 0 has 4 segments (an L, a staircase, ...), image 1
 # has 3 (a U around a bar, and a block), so its id 3 is padding.

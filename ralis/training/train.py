@@ -13,11 +13,11 @@ from torch import nn
 
 from ralis.config import TrainConfig
 from ralis.data.base import normalize
-from ralis.loop.divergence import check_loss, check_outputs, check_weights
 from ralis.metrics import confusion_matrix, confusion_per_unit
 from ralis.precision import autocast
 from ralis.progress import progress_bar
 from ralis.regions import Regions
+from ralis.training.divergence import check_loss, check_outputs, check_weights
 
 
 @dataclass
@@ -84,7 +84,7 @@ def train_pass(
 ) -> float:
     """One shuffled pass of SGD over crops around ``region_ids [M]``; returns the mean loss.
 
-    A non-finite loss or weight raises :class:`ralis.loop.divergence.DivergenceError`;
+    A non-finite loss or weight raises :class:`ralis.training.divergence.DivergenceError`;
     ``hint`` names the setting to blame (e.g. ``"train.lr=0.01"``).
     """
     model.train()

@@ -1,5 +1,6 @@
 """``ralis convert OLD``: a model or policy from ralis 0.1 (a pickled ``torch.save`` file) into
-the safe format.
+the safe format. The converted file is read back through the model and policy loaders, which is
+why the converter lives at the command layer, above :mod:`ralis.models` and :mod:`ralis.rl`.
 
 The old file is read with ``torch.load(weights_only=True)``, PyTorch's restricted unpickler:
 it only rebuilds tensors and plain Python values and refuses any other object, so a crafted
@@ -19,6 +20,8 @@ import torch
 
 from ralis.errors import RalisError, first_line
 from ralis.files.safe import base_record, enc_plain, save_file
+from ralis.models import load_model
+from ralis.rl.policy import load_policy
 
 __all__ = ["convert_file"]
 
@@ -93,12 +96,8 @@ def _convert(old: Path, new: Path | None) -> tuple[Path, str]:
     # read it back through the safe loaders: a file that would be refused is not left behind
     try:
         if kind == "policy":
-            from ralis.rl.policy import load_policy
-
             load_policy(new)
         else:
-            from ralis.models import load_model
-
             load_model(new)
     except RalisError:
         new.unlink(missing_ok=True)

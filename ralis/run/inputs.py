@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ralis.errors import ConfigError
-from ralis.loop.rundir import Run
+from ralis.run.rundir import Run
 
 __all__ = ["input_paths", "same_input"]
 

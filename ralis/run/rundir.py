@@ -39,22 +39,14 @@ from ralis.config import (
 from ralis.errors import ConfigError
 from ralis.files.atomic import atomic_write_text
 from ralis.files.folders import FolderError, LockedError, lock_dir, unlock_dir
-from ralis.files.safe import FileFormatError, file_digest, load_file, save_file
-from ralis.loop.store import STORE_NAME, RunStore, RunStoreError
-
-RUN_FILES = (
-    "config.json", "command.json", "inputs.json", "checkpoint.safetensors", "results.json",
-    "acquired_regions.csv", "model.safetensors", "metrics.json", "policy.safetensors",
-    "agent_checkpoint.safetensors", "agent.json", "start_model.safetensors",
-    "train_checkpoint.safetensors",
-)
-"""Files that belong to a run; any of them without ``run.sqlite`` means a lost record."""
-LEGACY_FILES = ("model.pt", "checkpoint.pt", "policy.pt", "agent_checkpoint.pt",
-                "start_model.pt")
-"""Pickled files of ralis 0.1 runs."""
+from ralis.files.record import data_hash
+from ralis.files.safe import FileFormatError, base_record, file_digest, load_file, save_file
+from ralis.run.names import LEGACY_FILES, RUN_FILES, STORE_NAME
+from ralis.run.session import check_device
+from ralis.run.store import RunStore, RunStoreError
 
 __all__ = ["Run", "RunDirError", "RunLockedError", "open_run", "lock_dir", "unlock_dir",
-           "prepare_dir", "RUN_FILES", "has_run", "stored_command", "data_digests"]
+           "prepare_dir", "has_run", "stored_command", "data_digests"]
 
 
 class RunDirError(FolderError):
@@ -146,8 +138,6 @@ class Run:
         """Write ``name`` (atomically) and record it in the store: ``position`` (e.g.
         ``{"step": 12}``) and the file's checksum. The record is written after the file, so a
         crash between the two leaves a file exactly one position ahead of the record."""
-        from ralis.files.safe import base_record
-
         record = {**base_record(), "run_id": self.run_id, "command": self.command, **position}
         path = save_file(self.root / name, tree, kind, record)
         digest = file_digest(path)
@@ -197,8 +187,6 @@ DATA_ROLES = ("D_S", "D_T", "D_V", "D_R", "test", "selection")
 def data_digests(proto: Any, roles: tuple[str, ...] | None = None) -> dict[str, str]:
     """``{"D_S", "D_T", "D_V", "D_R", "test"}`` (and ``"selection"`` when the protocol has a
     selection split), or just ``roles`` of them -> SHA-256 of that set (cached on ``proto``)."""
-    from ralis.files.record import data_hash
-
     cached = getattr(proto, "_ralis_data_digests", None)
     if cached is None:
         cached = {}
@@ -312,8 +300,6 @@ def open_run(out: Path, cfg: RunConfig, command: str, resume: bool,
 def _open_locked(out: Path, cfg: RunConfig, command: str, resume: bool,
                  given: list[str] | None, given_preset: str | None,
                  ignore: tuple[str, ...]) -> Run:
-    from ralis.files.safe import base_record
-
     if (out / STORE_NAME).exists():
         if not resume:
             raise RunDirError(f"{out} already holds a run; pass --resume to continue it or "
@@ -350,8 +336,6 @@ def _open_locked(out: Path, cfg: RunConfig, command: str, resume: bool,
                     "options out) or start a new run in another --out")
             final = replace(saved, device=wanted.device, threads=wanted.threads)
             if final.device != "cpu":
-                from ralis.loop.session import check_device
-
                 check_device(final.device)
             return Run(out, final, store, meta["run_id"], command)
         except BaseException:

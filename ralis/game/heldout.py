@@ -24,7 +24,7 @@ import torch
 from ralis.errors import ConfigError
 from ralis.game.base import Game, Observation
 from ralis.game.policies import FIXED_POLICIES
-from ralis.loop.session import step_seed
+from ralis.run.session import step_seed
 
 __all__ = ["MAX_TRAINING_EPISODES", "SELECTION_EPISODES", "GATE_EPISODES", "selection_episodes",
            "gate_episodes", "check_training_episodes", "play", "fixed_pick", "greedy_pick",

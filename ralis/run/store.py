@@ -15,7 +15,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ralis import provenance
 from ralis.errors import RalisError, disk_full, full_disk_reported
+from ralis.files.atomic import fsync_dir
+from ralis.run.names import STORE_NAME
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS acquisitions (
@@ -38,7 +41,6 @@ CREATE TABLE IF NOT EXISTS heldout (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
-STORE_NAME = "run.sqlite"
 BUDGET_COLUMNS = ("regions", "pixel_fraction", "miou", "val_miou", "iou", "class_distribution",
                   "class_entropy", "epochs", "wall")
 
@@ -93,8 +95,6 @@ class RunStore:
         with full_disk_reported(root):
             cls._write_new(tmp, meta)
         os.replace(tmp, root / STORE_NAME)
-        from ralis.files.atomic import fsync_dir
-
         fsync_dir(root)
         return cls(root)
 
@@ -173,9 +173,7 @@ class RunStore:
         """Write a step, budget or episode row, naming this process's code among those that
         computed the run (:meth:`computed_by`) before its first such row."""
         if not self._noted:
-            from ralis.loop.session import git_revision
-
-            self.note_revision(git_revision())
+            self.note_revision(provenance.git_revision())
             self._noted = True
         self._upsert(table, row)
 

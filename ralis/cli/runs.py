@@ -1,137 +1,39 @@
-"""The ``ralis`` command line. User mistakes print one line and exit 2, never a traceback."""
+"""The commands that run experiments: ``demo``, ``pretrain``, ``simulate``, ``upper-bound``,
+``train-agent`` and ``benchmark``. Each resolves its options into a config
+(:mod:`ralis.cli.options`), calls one entry point of :mod:`ralis.loop` and prints a table."""
 
 from __future__ import annotations
 
-import sqlite3
-import sys
-from dataclasses import dataclass, replace
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ralis.config import PRESETS, RunConfig, apply_overrides, get_preset, validate
-from ralis.errors import RalisError, as_user_error
-from ralis.files.commands import convert_cmd, inspect_cmd
-from ralis.labelling.cli import label_app
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Region-based active learning for semantic segmentation (RALIS and baselines).",
-    pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",  # help paragraphs reflow to the terminal's width
+from ralis.cli.options import (
+    DataRoot,
+    Dataset,
+    Device,
+    Out,
+    Preset,
+    Quiet,
+    RegionKind,
+    RegionSize,
+    Resolution,
+    Resume,
+    Seed,
+    Sets,
+    build_config,
+    console,
+    default_out,
+    int_list,
+    resolve_options,
+    with_kind,
 )
-console = Console()
-
-# ------------------------------------------------------------------------- shared options
-# Options default to None so that a command knows what the user said: on --resume only what
-# was said is compared with the stored run, and everything else comes from the run itself.
-DEFAULT_PRESET = "synthetic-tiny"
-Preset = Annotated[str | None, typer.Option(
-    help=f"Starting config: {', '.join(PRESETS.names())} (default: {DEFAULT_PRESET}).")]
-Dataset = Annotated[str | None, typer.Option(
-    help="Dataset: camvid, cityscapes, folder, synthetic (default: the preset's).")]
-DataRoot = Annotated[Path | None, typer.Option(
-    "--data-root", help="Dataset folder (or the description file for `folder`).")]
-Seed = Annotated[int | None, typer.Option(
-    help="Seed of the run: pools, training order, dropout (default: 0).")]
-Out = Annotated[Path | None, typer.Option(help="Run directory (default: see above).")]
-Device = Annotated[str | None, typer.Option(
-    help="Torch device: cpu, cuda, cuda:1 (default: the preset's).")]
-Resolution = Annotated[str | None, typer.Option(
-    help="Working resolution HxW, e.g. 180x240 (default: the dataset description's, else the "
-         "preset's).")]
-RegionSize = Annotated[str | None, typer.Option(
-    "--region-size", help="Region size hxw in pixels at the working resolution, e.g. 45x40.")]
-RegionKind = Annotated[str | None, typer.Option(
-    "--regions", help="Region kind: rect (a grid of --region-size boxes) or slic (SLIC "
-    "superpixels, --set data.superpixels=N per image; a budget of B is the pixels of B grid "
-    "rectangles for either kind).")]
-Sets = Annotated[list[str] | None, typer.Option(
-    "--set", help="Override any config field: --set train.lr=0.01 (repeatable).")]
-Resume = Annotated[bool, typer.Option(
-    help="Continue the interrupted run in --out; options given must match the stored run.")]
-Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
-
-
-@dataclass(frozen=True)
-class Request:
-    """A command line turned into a config, plus what the user said explicitly."""
-
-    cfg: RunConfig
-    given: list[str]  # field=value assignments from options the user gave
-    preset: str | None  # --preset, when given
-
-
-def _description_resolution(cfg: RunConfig) -> tuple[int, int] | None:
-    """A folder dataset's own ``resolution`` (it wins over the preset's, not over --resolution)."""
-    if cfg.data.dataset != "folder" or cfg.data.root is None:
-        return None
-    from ralis.data.folder import find_description, parse_description
-
-    return parse_description(find_description(cfg.data.root)).resolution
-
-
-def _with_kind(sets: list[str] | None, regions: str | None) -> list[str]:
-    """``--set`` assignments plus ``--regions`` (as ``data.regions=...``)."""
-    return [*(sets or []), *([f"data.regions={regions}"] if regions else [])]
-
-
-def resolve_options(
-    preset: str | None, dataset: str | None = None, data_root: Path | None = None,
-    seed: int | None = None, device: str | None = None, resolution: str | None = None,
-    region_size: str | None = None, sets: list[str] | None = None,
-    extra: list[str] | None = None, resume: bool = False,
-) -> Request:
-    """Preset + explicit options + ``--set`` -> a validated config (and the explicit part).
-
-    With ``resume`` the explicit part is checked against the stored run when it is opened,
-    so the config built here from the preset is not validated (it is not the run's).
-    """
-    given = list(extra or [])
-    if seed is not None:
-        given.append(f"seed={seed}")
-    if dataset:
-        given.append(f"data.dataset={dataset}")
-    if data_root:
-        given.append(f"data.root={Path(data_root).resolve()}")
-    if device:
-        given.append(f"device={device}")
-    if resolution:
-        given.append(f"data.resolution={resolution}")
-    if region_size:
-        given.append(f"data.region_size={region_size}")
-    given += list(sets or [])
-    cfg = apply_overrides(get_preset(preset or DEFAULT_PRESET), given)
-    if resume:
-        return Request(cfg, given, preset)
-    said_resolution = any(a.split("=", 1)[0].strip() == "data.resolution" for a in given)
-    own = None if said_resolution else _description_resolution(cfg)
-    if own is not None:
-        cfg = replace(cfg, data=replace(cfg.data, resolution=own))
-    if cfg.device != "cpu":
-        from ralis.loop.session import check_device
-
-        check_device(cfg.device)
-    return Request(validate(cfg), given, preset)
-
-
-def build_config(
-    preset: str | None, dataset: str | None = None, data_root: Path | None = None,
-    seed: int | None = None, device: str | None = None, resolution: str | None = None,
-    region_size: str | None = None, sets: list[str] | None = None,
-    extra: list[str] | None = None,
-) -> RunConfig:
-    return resolve_options(preset, dataset, data_root, seed, device, resolution, region_size,
-                           sets, extra).cfg
-
-
-def default_out(command: str, cfg: RunConfig, out: Path | None, suffix: str = "") -> Path:
-    """``runs/<command>-<preset>[-<strategy>]-s<seed>`` unless --out is given."""
-    return out or Path("runs") / f"{command}-{cfg.preset}{suffix}-s{cfg.seed}"
+from ralis.config import validate
+from ralis.errors import RalisError
 
 
 def budgets_table(title: str, results: list[dict]) -> Table:
@@ -163,8 +65,6 @@ def per_class_table(result: dict) -> Table:
     return table
 
 
-# ------------------------------------------------------------------------------- commands
-@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
     seed: Seed = 0,
@@ -188,7 +88,6 @@ def demo(
                   f"for the full report); runs: {out}/<pretrain|random|entropy|bald|full>")
 
 
-@app.command(name="pretrain")
 def pretrain_cmd(
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
@@ -202,19 +101,16 @@ def pretrain_cmd(
     """
     from ralis.loop.pretrain import pretrain
 
-    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, _with_kind(set_, regions),
+    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, with_kind(set_, regions),
                           resume=resume)
     out = default_out("pretrain", req.cfg, out)
     path = pretrain(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
                     given_preset=req.preset)
-    import json
-
     m = json.loads((path.parent / "metrics.json").read_text())
     console.print(f"θ0 saved to {path}: val mIoU {100 * m['val_miou']:.2f}, "
                   f"test mIoU {100 * m['test_miou']:.2f} ({m['epochs']} epochs)")
 
 
-@app.command()
 def simulate(
     strategy: Annotated[str | None, typer.Option(
         help="random, entropy, bald or ralis (default: random; with --resume, the run's).")
@@ -238,8 +134,8 @@ def simulate(
     it happens: rerun with --resume after an interruption.
     """
     from ralis.acquisition import STRATEGIES
-    from ralis.loop.rundir import stored_command
     from ralis.loop.simulate import simulate as run_simulation
+    from ralis.run.rundir import stored_command
 
     if strategy is None:
         stored = stored_command(out) if resume and out is not None else None
@@ -258,7 +154,7 @@ def simulate(
     if pool_size is not None:
         extra.append(f"al.pool_sizes.{strategy}={pool_size}")
     req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size,
-                          _with_kind(set_, regions), extra, resume=resume)
+                          with_kind(set_, regions), extra, resume=resume)
     kwargs = {"policy": policy} if policy is not None else {}
     out = default_out("simulate", req.cfg, out, f"-{strategy}")
     results = run_simulation(req.cfg, strategy, out, pretrained, resume, not quiet, kwargs,
@@ -270,7 +166,6 @@ def simulate(
     console.print(f"results: {out / 'results.json'}")
 
 
-@app.command(name="upper-bound")
 def upper_bound_cmd(
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
@@ -282,7 +177,7 @@ def upper_bound_cmd(
     """
     from ralis.loop.pretrain import upper_bound
 
-    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, _with_kind(set_, regions),
+    req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size, with_kind(set_, regions),
                           resume=resume)
     out = default_out("upper-bound", req.cfg, out)
     results = upper_bound(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
@@ -292,7 +187,6 @@ def upper_bound_cmd(
                   f"results: {out / 'results.json'}")
 
 
-@app.command(name="train-agent")
 def train_agent_cmd(
     episodes: Annotated[int | None, typer.Option(
         help="Training episodes (search: generations; default: the preset's).")] = None,
@@ -317,7 +211,7 @@ def train_agent_cmd(
     if mode is not None:
         extra.append(f"agent.mode={mode}")
     req = resolve_options(preset, dataset, data_root, seed, device, resolution, region_size,
-                          _with_kind(set_, regions), extra, resume=resume)
+                          with_kind(set_, regions), extra, resume=resume)
     out = default_out("agent", req.cfg, out)
     summary = train_agent(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
                           given_preset=req.preset)
@@ -337,14 +231,6 @@ def train_agent_cmd(
                       "on the held-out selection episodes; 0 = the start scorer, entropy)")
 
 
-def _int_list(text: str, flag: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise RalisError(f"{flag} expects comma-separated integers, got {text!r}") from None
-
-
-@app.command()
 def benchmark(
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] =
         "random,entropy,bald,ralis",
@@ -399,16 +285,16 @@ def benchmark(
     # on Ray the GPUs are the workers': this machine need not have one
     on_ray_gpu = executor == "ray" and device is not None and device.startswith("cuda")
     cfg = build_config(preset, dataset, data_root, 0, "cpu" if on_ray_gpu else device,
-                       resolution, region_size, _with_kind(set_, regions), extra)
+                       resolution, region_size, with_kind(set_, regions), extra)
     if on_ray_gpu:
         cfg = validate(replace(cfg, device=device))
     out = out or Path("runs") / f"grid-{cfg.preset}"
-    seed_list = _int_list(seeds, "--seeds")
+    seed_list = int_list(seeds, "--seeds")
     runner = make_executor(executor, jobs, threads_per_job, address, gpus_per_job,
                            progress=not quiet)
     # a failed cell: the others finish, then one `error:` line (GridError) and exit 2
     csv_path = run_grid(cfg, out, names, seed_list,
-                        _int_list(agent_seeds, "--agent-seeds") if agent_seeds else None,
+                        int_list(agent_seeds, "--agent-seeds") if agent_seeds else None,
                         upper=not no_upper_bound, progress=not quiet, executor=runner)
     console.print(f"results table: {csv_path}")
     if report_dir is not None:
@@ -416,90 +302,3 @@ def benchmark(
 
         run_dirs = {n: out / f"{n}-s{seed_list[0]}" for n in names}
         console.print(f"report: {write_report(csv_path, report_dir, run_dirs=run_dirs)}")
-
-
-@app.command()
-def report(
-    results: Annotated[Path, typer.Argument(
-        help="results.csv, a run directory (simulate or upper-bound), its results.json, or a "
-             "grid folder holding results.csv.")],
-    out: Annotated[Path, typer.Option(help="Folder for report.md and the figures.")] =
-        Path("report"),
-    budget: Annotated[int | None, typer.Option(
-        help="Budget of the per-class table (default: the largest all strategies reached).")] = None,
-    runs: Annotated[list[Path] | None, typer.Option(
-        help="Grid folder (repeatable, e.g. one per region kind): each strategy's regions are "
-             "drawn on images (first seed's runs) and its agent-* runs give the agent's "
-             "learning curve (default: RESULTS itself when it is a grid folder or a run).")] = None,
-    regions: Annotated[bool, typer.Option(
-        "--regions/--no-regions",
-        help="Draw acquired regions on pool images (loads the runs' dataset).")] = True,
-) -> None:
-    """Write a Markdown report with figures from a results table, a run or a grid folder."""
-    from ralis.report import load_results, write_report
-    from ralis.report.table import find_run_dirs
-
-    run_dirs = None
-    if runs and regions:
-        run_dirs = find_run_dirs(load_results(results).rows, runs)
-        if not run_dirs:
-            console.print(f"no run directory with acquired_regions.csv in "
-                          f"{', '.join(map(str, runs))}; no regions drawn")
-    path = write_report(results, out, budget=budget, run_dirs=run_dirs, regions=regions,
-                        runs=runs or None)
-    console.print(f"report: {path}")
-
-
-data_app = typer.Typer(no_args_is_help=True, help="Inspect a dataset before a run.")
-app.add_typer(data_app, name="data")
-app.add_typer(label_app, name="label")
-
-
-@data_app.command(name="check")
-def data_check_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
-    resolution: Resolution = None, set_: Sets = None, quiet: Quiet = False,
-) -> None:
-    """Per split: images, sizes, class pixel shares, void, unknown colours, problems (exit 1 if any
-    would stop a run). No training."""
-    import json
-
-    from ralis.data.check import check_data, format_report
-
-    cfg = build_config(preset, dataset, data_root, resolution=resolution, sets=set_)
-    result = check_data(cfg.data, progress=not quiet)
-    typer.echo(json.dumps(result, indent=2) if as_json else format_report(result))
-    if result["errors"]:
-        raise typer.Exit(1)
-
-
-app.command(name="inspect")(inspect_cmd)
-app.command(name="convert")(convert_cmd)
-
-
-def main() -> None:
-    try:
-        app()  # click handles usage errors itself (usage line, exit 2)
-    except (RalisError, OSError, sqlite3.Error) as exc:
-        user = as_user_error(exc)  # a full disk is one line too
-        if user is None:
-            raise
-        print(f"error: {user}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        _interrupted()
-    except SystemExit as exc:
-        if exc.code == 130:  # typer turns Ctrl-C into exit 130
-            _interrupted()
-        raise
-
-
-def _interrupted() -> None:
-    print("\ninterrupted: everything labelled so far is saved; continue with the same command "
-          "and --resume", file=sys.stderr)
-    sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
 """``ralis inspect FILE`` and ``ralis convert OLD``: the commands about ralis files (registered on
-the command line's app by :mod:`ralis.cli`)."""
+the command line's app by :mod:`ralis.cli`; the converter itself is :mod:`ralis.cli.convert`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
+from ralis.cli.options import console
 
 __all__ = ["inspect_cmd", "convert_cmd"]
 
@@ -42,7 +41,7 @@ def convert_cmd(
     The old file is read with torch.load(weights_only=True), which rebuilds only tensors and
     plain values and refuses anything else, so nothing in it can run.
     """
-    from ralis.files.convert import convert_file
+    from ralis.cli.convert import convert_file
 
     path, kind = convert_file(old, new)
     console.print(f"{kind} written to {path}; check it with `ralis inspect {path}`")

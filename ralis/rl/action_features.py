@@ -1,63 +1,31 @@
-"""Hand-crafted state and action features of the RALIS query agent (reference sections 3 and 4).
+"""Hand-crafted action features of the RALIS query agent (reference section 4): per candidate
+region, its state features plus two histograms of KL divergences, from its predicted class
+distribution to those of the labelled regions and to those of the "unlabelled" regions.
 
-All functions are pure and vectorised: no Python loop runs over pixels, regions or region
-pairs (loops only run over *chunks* of images or rows, to bound memory).
-
-Regions come from any region kind through the :class:`~ralis.regions.base.Regions` interface
-(rectangles, :class:`~ralis.regions.rect.RegionGrid`; superpixels,
-:class:`~ralis.regions.superpixels.SuperpixelRegions`). The per-region reductions are the
-interface's ``bincount`` and ``cell_pool``; ``images`` (``[N]`` long, optional) are the maps'
-image indices within the region object's image set (default ``0..N-1``; rectangles ignore them,
-superpixels look their label maps up with them).
-
-Notation: ``N`` images, ``R`` region ids per image (``regions.per_image``; superpixel ids are
-padded to the most segments of any image, and padding ids have no pixels), ``C`` classes,
-``C + 1`` histogram bins (the last one is the ignore/void bin), ``M`` candidate regions,
-``L`` labelled regions, ``U`` "unlabelled" regions (the authors use the current step's
-candidates), ``P`` pooled-entropy features per region (``len(poolings) * out * out``; 192 for
-the paper's min/mean/max pooling to 8x8).
-
-Feature layouts:
-
-* state, per region: ``[class histogram (C+1) | pooled entropy (P)]`` -> ``C + 1 + 192``;
-* action, per candidate: ``[class histogram (C+1) | pooled entropy (P) |
-  KL-to-labelled histogram (bins) | KL-to-unlabelled histogram (bins)]`` -> ``C + 1 + 192 + 64``.
-
-A padding id (superpixels only) has constant features: every histogram bin :data:`ABSENT` and a
-pooled entropy of 0.
+All functions are pure and vectorised: no Python loop runs over region pairs (loops only run
+over *chunks* of rows, to bound memory). Notation: ``M`` candidate regions, ``L`` labelled
+regions, ``U`` "unlabelled" regions (the authors use the current step's candidates), ``C + 1``
+histogram bins (:mod:`ralis.regions.histograms`), ``P`` pooled-entropy features
+(:mod:`ralis.rl.state_features`). Layout per candidate: ``[class histogram (C+1) | pooled
+entropy (P) | KL-to-labelled histogram (bins) | KL-to-unlabelled histogram (bins)]`` ->
+``C + 1 + 192 + 64`` in the paper.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ralis.errors import ConfigError
-from ralis.regions.base import Regions
+from ralis.regions.histograms import normalize_histogram
 
 __all__ = [
-    "ABSENT",
-    "POOLINGS",
     "HISTOGRAM_MODES",
-    "region_class_histogram",
-    "region_class_distribution",
-    "normalize_histogram",
-    "pooled_entropy",
-    "region_features",
-    "state_features",
-    "kl_matrix",
-    "kl_histogram",
-    "kl_to_set_histogram",
     "action_features",
+    "kl_histogram",
+    "kl_matrix",
+    "kl_to_set_histogram",
 ]
-
-ABSENT = 1e-7
-"""Value given to empty histogram bins (as the authors do), so that every KL is finite."""
-
-POOLINGS = ("min", "mean", "max")
-"""The paper's entropy poolings, in feature order."""
 
 HISTOGRAM_MODES = ("adaptive", "fixed")
 
@@ -65,223 +33,6 @@ HISTOGRAM_MODES = ("adaptive", "fixed")
 # Big chunks mean few (multi-threaded) tensor ops; on a busy 2-core machine every parallel
 # op can cost a scheduler slice, so many small chunks are several times slower there.
 _KL_CHUNK = 1 << 24
-
-
-# ------------------------------------------------------------------------------------------
-# Class histograms
-
-
-def _check_ids(ids: torch.Tensor, what: str) -> None:
-    if ids.dim() != 3:
-        raise ValueError(f"{what} must be [N, H, W], got shape {tuple(ids.shape)}")
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise ValueError(f"{what} must be an integer tensor, got {ids.dtype}")
-
-
-def normalize_histogram(hist: torch.Tensor) -> torch.Tensor:
-    """Divide every histogram by its sum over the last dimension: ``[..., D]`` -> ``[..., D]``.
-
-    This is the normalisation ``scipy.stats.entropy`` applies to its arguments, so the
-    predicted class distribution of a region is ``normalize_histogram(raw counts)``.
-    """
-    return hist / hist.sum(dim=-1, keepdim=True)
-
-
-def region_class_histogram(
-    pred_ids: torch.Tensor,
-    regions: Regions,
-    num_classes: int,
-    normalize: bool = False,
-    images: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Per-region histogram of predicted classes.
-
-    Args:
-        pred_ids: ``[N, H, W]`` integer predicted class ids in ``[0, num_classes)``.
-        regions: the regions of the images (any kind).
-        num_classes: ``C``; the histogram has ``C + 1`` bins, the last one the ignore bin
-            (always empty for predictions).
-        normalize: ``False`` (the authors' code): raw pixel counts. ``True``: the counts
-            divided by their sum (:func:`normalize_histogram`), i.e. class fractions.
-        images: ``[N]`` the maps' image indices within ``regions``' image set (default
-            ``0..N-1``).
-
-    Returns:
-        ``[N, R, C + 1]`` float32. Empty bins hold :data:`ABSENT` (1e-7) *before* the optional
-        normalisation, so the counts of a region sum to its pixel count plus ``1e-7`` per empty
-        bin (a padding id: every bin ``ABSENT``).
-    """
-    _check_ids(pred_ids, "pred_ids")
-    if pred_ids.numel() and (int(pred_ids.min()) < 0 or int(pred_ids.max()) >= num_classes):
-        raise ValueError(
-            f"predicted class ids must lie in [0, {num_classes}), got "
-            f"[{int(pred_ids.min())}, {int(pred_ids.max())}]"
-        )
-    counts = regions.bincount(pred_ids, num_classes + 1, images).float()
-    hist = counts.masked_fill_(counts == 0, ABSENT)
-    return normalize_histogram(hist) if normalize else hist
-
-
-def region_class_distribution(
-    mask: torch.Tensor,
-    regions: Regions,
-    num_classes: int,
-    ignore_index: int,
-    images: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Ground-truth class distribution of every region, void bin included.
-
-    Used for the labelled regions of the KL-to-labelled feature: pixel fractions of the
-    ``C`` classes plus the void class (pixels equal to ``ignore_index`` go to the last bin) --
-    counts divided by the region's pixel count (their sum; at least 1, for padding ids) --
-    empty bins set to :data:`ABSENT` (1e-7), then renormalised to sum 1.
-
-    Args:
-        mask: ``[N, H, W]`` integer labels in ``[0, num_classes)`` or ``ignore_index``.
-        regions: the regions of the images (any kind).
-        images: ``[N]`` the maps' image indices within ``regions``' image set (default
-            ``0..N-1``).
-
-    Returns:
-        ``[N, R, C + 1]`` float32, each row summing to 1 (a padding id: uniform).
-    """
-    _check_ids(mask, "mask")
-    ids = void_as_last_bin(mask, num_classes, ignore_index)
-    return distribution_from_counts(regions.bincount(ids, num_classes + 1, images))
-
-
-def void_as_last_bin(labels: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
-    """Labels with ``ignore_index`` mapped to bin ``C`` (void); ValueError on other values.
-    Any shape -> the same shape."""
-    ids = torch.where(labels == ignore_index, torch.full_like(labels, num_classes), labels)
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) > num_classes):
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
-            f"got [{int(labels.min())}, {int(labels.max())}]"
-        )
-    return ids
-
-
-def distribution_from_counts(counts: torch.Tensor) -> torch.Tensor:
-    """Per-region class counts ``[..., C + 1]`` -> fractions of the region's pixels (at least 1
-    pixel: padding ids), empty bins :data:`ABSENT`, renormalised to sum 1 (float32)."""
-    pixels = counts.sum(dim=-1, keepdim=True).clamp(min=1)
-    frac = counts.float() / pixels.float()
-    frac.masked_fill_(frac == 0, ABSENT)
-    return normalize_histogram(frac)
-
-
-# ------------------------------------------------------------------------------------------
-# Entropy pooling
-
-
-def _check_poolings(poolings: Sequence[str]) -> tuple[str, ...]:
-    poolings = tuple(poolings)
-    bad = [p for p in poolings if p not in POOLINGS]
-    if bad or not poolings or len(set(poolings)) != len(poolings):
-        raise ConfigError(
-            f"entropy poolings must be distinct names among {POOLINGS}, got {poolings}"
-        )
-    return poolings
-
-
-def pooled_entropy(
-    entropy: torch.Tensor,
-    regions: Regions,
-    out: int = 8,
-    poolings: Sequence[str] = POOLINGS,
-    images: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Min / mean / max pooling of every region's entropy map to ``out x out`` cells.
-
-    Rectangles: the kernel is ``(h // out, w // out)`` with stride = kernel and no padding, so
-    the last ``h % out`` rows and ``w % out`` columns of a region are dropped (CamVid: 90x80
-    regions, kernel 11x10, the last 2 rows dropped), as in the reference. Superpixels: an
-    ``out x out`` grid of cells over each segment's bounding box, pooling the segment's own
-    pixels only; a cell without any takes the segment's mean (0 for padding ids). See
-    ``regions.cell_pool``.
-
-    Args:
-        entropy: ``[N, H, W]`` per-pixel entropy.
-        regions: the regions of the images (any kind).
-        out: output side (8 in the paper).
-        poolings: which poolings, in output order (default ``("min", "mean", "max")``;
-            ``("max",)`` for the paper's 1H ablation).
-        images: ``[N]`` the maps' image indices within ``regions``' image set (default
-            ``0..N-1``).
-
-    Returns:
-        ``[N, R, len(poolings) * out * out]`` (192 by default), each pooled map flattened
-        row-major, concatenated ``[min | mean | max]``.
-    """
-    poolings = _check_poolings(poolings)
-    if entropy.dim() != 3:
-        raise ValueError(f"entropy must be [N, H, W], got shape {tuple(entropy.shape)}")
-    return regions.cell_pool(entropy, out, poolings, images)
-
-
-# ------------------------------------------------------------------------------------------
-# State features
-
-
-def region_features(
-    pred_ids: torch.Tensor,
-    entropy: torch.Tensor,
-    regions: Regions,
-    num_classes: int,
-    poolings: Sequence[str] = POOLINGS,
-    normalize: bool = False,
-    out: int = 8,
-    images: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Per-region ``[class histogram | pooled entropy]`` of every region of every image.
-
-    Args:
-        pred_ids: ``[N, H, W]`` predicted class ids.
-        entropy: ``[N, H, W]`` per-pixel entropy of the prediction.
-        regions: the regions of the images (any kind).
-        normalize: normalise the class histogram (the authors use raw counts).
-        images: ``[N]`` the maps' image indices within ``regions``' image set (default
-            ``0..N-1``).
-
-    Returns:
-        ``[N, R, C + 1 + P]`` with ``P = len(poolings) * out * out``. Candidate features are
-        rows of this tensor (index with the candidates' local region ids).
-    """
-    hist = region_class_histogram(pred_ids, regions, num_classes, normalize=normalize,
-                                  images=images)
-    pooled = pooled_entropy(entropy, regions, out=out, poolings=poolings, images=images)
-    return torch.cat([hist, pooled.to(hist.dtype)], dim=-1)
-
-
-def state_features(
-    pred_ids: torch.Tensor,
-    entropy: torch.Tensor,
-    regions: Regions,
-    num_classes: int,
-    poolings: Sequence[str] = POOLINGS,
-    normalize: bool = False,
-    out: int = 8,
-    images: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The agent's state: features of every region of the state-set images.
-
-    Args:
-        pred_ids: ``[N, H, W]`` predicted class ids of the ``N`` state images.
-        entropy: ``[N, H, W]`` per-pixel entropy.
-        regions: the state set's regions (any kind).
-        poolings: entropy poolings (``("max",)`` gives ``C + 1 + 64``).
-        images: ``[N]`` the maps' image indices within ``regions``' image set (default
-            ``0..N-1``).
-
-    Returns:
-        ``[N * R, C + 1 + P]`` (``R_S = N * R`` rows in image-major order, padding ids of
-        superpixels included; ``C + 1 + 192`` by default, e.g. ``[240, 204]`` for 10 CamVid
-        images).
-    """
-    feats = region_features(pred_ids, entropy, regions, num_classes, poolings, normalize, out,
-                            images)
-    return feats.reshape(-1, feats.shape[-1])
 
 
 # ------------------------------------------------------------------------------------------
@@ -536,7 +287,7 @@ def action_features(
             normalised); the candidate's predicted class distribution is this normalised.
         cand_entropy: ``[M, P]`` candidates' pooled entropy (192 in the paper).
         labelled_dist: ``[L, C + 1]`` GT class distributions of the regions labelled so far
-            (:func:`region_class_distribution`); ``L`` may be 0 (-> zero histogram).
+            (:func:`ralis.regions.histograms.region_class_distribution`); ``L`` may be 0 (-> zero histogram).
         unlabelled_dist: ``[U, C + 1]`` distributions of the "unlabelled set" (the authors:
             every candidate of the step, ``normalize_histogram(cand_hist)``, itself included).
         bins, mode, value_range: see :func:`kl_histogram`.

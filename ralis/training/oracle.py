@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from ralis.data.cache import index_rows, stack_rows
 from ralis.errors import ConfigError
+from ralis.files.arrays import index_rows, stack_rows
 from ralis.metrics import class_distribution
 from ralis.regions import Regions
-from ralis.rl.features import distribution_from_counts, void_as_last_bin
+from ralis.regions.histograms import distribution_from_counts, void_as_last_bin
 
 OUTSIDE = -1
 """Tile value of a box pixel that lies outside its region (superpixels): never written."""
@@ -104,7 +104,7 @@ class Oracle:
 
     ``partial_masks [P, H, W]`` equals the ground truth inside labelled regions and the ignore
     index everywhere else, which is exactly what the segmentation network is trained on. The
-    ground truth may be a lazy tensor (:mod:`ralis.data.cache`): only the labelled regions'
+    ground truth may be a lazy tensor (:mod:`ralis.files.arrays`): only the labelled regions'
     images are read.
     """
 

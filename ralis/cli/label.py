@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from ralis.cli.options import console, resolve_options
 
 label_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode="markdown",
@@ -68,8 +67,7 @@ def init_cmd(
     """
     from dataclasses import replace
 
-    from ralis.cli import resolve_options
-    from ralis.labelling.project import init_project
+    from ralis.labelling.create import init_project
 
     sets = ["al.train_on_new_only=false", *(set_ or [])]
     req = resolve_options(preset or "camvid-cpu", seed=seed, resolution=resolution,
