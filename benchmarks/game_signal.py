@@ -168,13 +168,20 @@ def summarize(cells: dict, seeds: list[int]) -> dict:
         for name, (a, b, ta) in {"oracle-random": ("oracle", "random", 0),
                                  "entropy-random": ("entropy", "random", 0),
                                  "noise": ("random", "random", 1)}.items():
-            d = [final(a, s, role, ta) - final(b, s, role) for s in seeds]
+            d = [final(a, s, role, ta) - final(b, s, role) for s in seeds
+                 if f"episode:{a}:{s}:{ta}" in cells]
+            if len(d) < 2:  # the noise cells of a --summarize-only run may be missing
+                out["diff"][f"{role}:{name}"] = None
+                continue
             iv = bootstrap_interval(d)
             out["diff"][f"{role}:{name}"] = {
                 "mean": statistics.fmean(d), "interval": iv, "wins": sum(x > 0 for x in d),
                 "n": len(d), "sd": statistics.stdev(d) if len(d) > 1 else 0.0}
         for p in POLICIES:
             out["mean"][f"{role}:{p}"] = statistics.fmean(final(p, s, role) for s in seeds)
+    # how much one step's reward swings: SD of the per-step rewards over steps and seeds
+    out["step_reward_sd"] = {p: statistics.stdev(
+        r for s in seeds for r in cells[f"episode:{p}:{s}:0"]["rewards"]) for p in POLICIES}
     probes = [c for c in cells.values() if c["kind"] == "probe"]
     pairs = [("reward", "selection"), ("reward", "test"), ("selection", "test")]
     for at in (1, 10):
@@ -221,12 +228,14 @@ def lines(game: str, label: str, summary: dict, roles: dict[str, str]) -> list[s
                 f"entropy-random {e['mean']:+.2f} {_fmt(e['interval'])}")
 
     n = d["reward:noise"]
+    noise = ("not measured" if n is None else
+             f"{n['mean']:+.2f} {_fmt(n['interval'])}, SD {n['sd']:.2f}")
     rc = summary["step1"]["rank_corr"]
     rc10 = summary["step10"]["rank_corr"]
     pc1, pc10 = summary["step1"]["pair_rank_corr"], summary["step10"]["pair_rank_corr"]
     return [
         f"# {label}: {len(summary['seeds'])} paired seeds; training noise (random, 2nd "
-        f"training seed) {n['mean']:+.2f} {_fmt(n['interval'])}, SD {n['sd']:.2f}",
+        f"training seed) {noise}",
         f"game_signal-heldout: {game} on {roles['selection']} (selection): {pair('selection')}; "
         f"one-step rank corr with D_R step1 {_num(rc['selection'])}, step10 "
         f"{_num(rc10['selection'])}",
@@ -235,6 +244,8 @@ def lines(game: str, label: str, summary: dict, roles: dict[str, str]) -> list[s
         f"## reward split as a predictor of test (one-step rewards' Spearman, step1 / step10): "
         f"{roles['reward']} {_num(pc1['reward~test'])} / {_num(pc10['reward~test'])}; "
         f"{roles['selection']} {_num(pc1['selection~test'])} / {_num(pc10['selection~test'])}",
+        "## per-step reward SD (D_R mIoU points): " + ", ".join(
+            f"{p} {v:.2f}" for p, v in summary["step_reward_sd"].items()),
         f"game_signal: {game} {pair('reward')}; snr step1 {snr(1)}, step10 {snr(10)}",
     ]
 
@@ -269,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None,
                     help="cells folder (default runs/game-signal/GAME-PRESET)")
+    ap.add_argument("--summarize-only", action="store_true",
+                    help="publish the finished cells of OUT without playing (seeds with all "
+                         "three policies; noise and probes n/a where missing)")
     ap.add_argument("--summary", type=Path,
                     default=Path("docs/results/agent-v6/game_signal.txt"))
     args = ap.parse_args(argv)
@@ -285,6 +299,14 @@ def main(argv: list[str] | None = None) -> None:
         log_file.write(f"[{stamp}] {msg}\n")
         log_file.flush()
 
+    if args.summarize_only:
+        meta = json.loads((out / "meta.json").read_text())
+        cells = load_cells(out / "cells.jsonl")
+        seeds = [s for s in range(1, args.seeds + 1)
+                 if all(f"episode:{p}:{s}:0" in cells for p in POLICIES)]
+        meta["summarized_only"] = {"command": " ".join(shlex.quote(a) for a in sys.argv),
+                                   "git_revision": git_revision()}
+        return publish(args, out, meta, cells, seeds)
     proto = load_protocol(cfg.data, progress=False)
     # the start model depends on the data, model, training and agent.start_* settings only:
     # the game's own settings may change between runs of this script
@@ -312,6 +334,10 @@ def main(argv: list[str] | None = None) -> None:
     episode_cells(game, seeds, cells_path, cells, log)
     snr_seeds = seeds[: args.snr_seeds] if args.snr_seeds else seeds
     probe_cells(game, snr_seeds, args.sets, args.train_seeds, cells_path, cells, log)
+    publish(args, out, meta, cells, seeds)
+
+
+def publish(args, out: Path, meta: dict, cells: dict, seeds: list[int]) -> None:
     summary = summarize(cells, seeds)
     summary["meta"] = meta
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
