@@ -21,7 +21,7 @@ def test_camvid_project_equals_simulation(tmp_path):
     from ralis.data.protocol import load_protocol
 
     cfg = apply_overrides(get_preset("camvid-cpu"), [
-        "seed=5", "al.regions_per_step=4", "al.budgets=16", "al.eval_every=1",
+        "seed=5", "model.name=fpn_small", "al.regions_per_step=4", "al.budgets=16", "al.eval_every=1",
         "al.train_on_new_only=false", "al.pool_sizes.entropy=3", "train.batch_size=8",
         "train.final_epochs=1", "train.final_patience=1"])
     proto = load_protocol(cfg.data, progress=False)
