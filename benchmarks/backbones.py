@@ -108,6 +108,16 @@ def run_cell(model: str, train_set: str, seed: int, run_dir: Path, proto: Protoc
     return row
 
 
+def earlier_rows(path: Path, cells: list[tuple[str, ...]], seeds: list[int]) -> list[dict]:
+    """The rows of an earlier ``results.csv`` that this invocation does not run again, so
+    that runs of a few cells at a time add up to one table."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f)
+                if not ((r["model"], r["train_set"]) in cells and int(r["seed"]) in seeds)]
+
+
 def write_tables(rows: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
@@ -122,22 +132,28 @@ def write_tables(rows: list[dict], out: Path) -> None:
 def summary(rows: list[dict]) -> str:
     """Mean ± sample std over seeds per model and training set (mIoU in %)."""
     out = ["| model | train set | seeds | test mIoU (D_R epoch) | test mIoU (last epoch) | "
-           "D_R mIoU | epochs | train s/epoch | infer ms/image | wall min |",
+           "D_R mIoU | epochs | train s/epoch | infer ms/image | compute min |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     keys = sorted({(r["model"], r["train_set"]) for r in rows})
     for model, train_set in keys:
         cell = [r for r in rows if r["model"] == model and r["train_set"] == train_set]
 
         def ms(key, scale=1.0, digits=1, cell=cell):
-            vals = [scale * float(r[key]) for r in cell]
+            vals = [scale * (compute_s(r) if key == "compute" else float(r[key])) for r in cell]
             sd = statistics.stdev(vals) if len(vals) > 1 else float("nan")
             return f"{statistics.mean(vals):.{digits}f} ± {sd:.{digits}f}"
 
         out.append(f"| {model} | {train_set} | {len(cell)} | {ms('test_miou', 100)} | "
                    f"{ms('test_miou_last', 100)} | {ms('val_miou', 100)} | {ms('epochs', 1, 0)} "
                    f"| {ms('train_s_per_epoch', 1, 2)} | {ms('infer_ms_per_image', 1, 1)} | "
-                   f"{ms('wall_s', 1 / 60, 1)} |")
+                   f"{ms('compute', 1 / 60, 1)} |")
+    out.append("\ncompute min: epochs x (median train + validation s per epoch), one thread; "
+               "unlike wall_s it does not depend on how often a cell was interrupted.")
     return "\n".join(out) + "\n"
+
+
+def compute_s(row: dict) -> float:
+    return int(row["epochs"]) * (float(row["train_s_per_epoch"]) + float(row["val_s_per_epoch"]))
 
 
 def probe(epochs: int, proto: Protocol, runs: Path, sets: list[str], models: list[str]) -> dict:
@@ -221,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write_text(json.dumps(found, indent=2) + "\n", args.out / "probe.json")
         return
     seeds = [int(s) for s in args.seeds.split(",")]
-    rows = []
+    rows = earlier_rows(args.out / "results.csv", cells, seeds)  # other invocations' cells
     for model, train_set in cells:
         for seed in seeds:
             run_dir = (args.runs / f"{model}-{train_set}-s{seed}").absolute()
