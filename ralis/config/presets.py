@@ -136,12 +136,16 @@ def _camvid_cpu_v6() -> RunConfig:
     """camvid-cpu-v5 with three roles in three splits: D_R (reward, per-step logging, early
     stopping) = ``dr``, 52 train images from every train sequence, kept out of D_S, D_T and the
     pool; CamVid val chooses agent designs and policies (and stops the agent's start model);
-    test is only reported. The agent plays the head game (``ralis.game.head``)."""
+    test is only reported. The agent plays the head game (``ralis.game.head``) and learns by
+    episode-level search from entropy (3 generations of 8 members x 4 paired seeds), the design
+    that did best on the selection split among those handed out on held-out episodes
+    (docs/results/agent-v6/NOTES.md)."""
     cfg = _camvid_cpu_v5()
     return replace(cfg, preset="camvid-cpu-v6",
                    data=replace(cfg.data, train_split="train-dr", reward_split="dr",
                                 selection_split="val"),
-                   agent=replace(cfg.agent, game="head"))
+                   agent=replace(cfg.agent, game="head", mode="search", episodes=3,
+                                 search_population=8, search_seeds=4))
 
 
 @PRESETS.register("camvid-cpu-v6-val")
