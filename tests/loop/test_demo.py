@@ -83,7 +83,7 @@ def test_notes_say_the_base_of_the_pixel_shares_and_the_seed_noise():
     base, noise = demo_notes(_fake_rows(), 60, 0)
     assert base.startswith("labelled px %: share of the pool's pixels (60 images)")
     assert "full supervision labels every training image (1120 regions" in base
-    assert noise.startswith("one seed (0): a cell moves by up to ")
+    assert noise.startswith("one seed (0): a cell moved by up to 2.9 points between seeds 0, 1 and 2")
 
 
 def test_plot_lines_start_at_theta0_and_full_is_dashed(tmp_path):
