@@ -88,3 +88,12 @@ def test_a_budget_over_the_pool_creates_nothing(monkeypatch, capsys, tmp_path):
                            "--out", str(out))
     assert code == 2 and "larger than the pool" in err
     assert not out.exists()  # so the corrected command is not refused as "already holds a run"
+
+
+def test_report_goes_beside_its_input_by_default(tmp_path):
+    from ralis.cli.report import default_report_dir
+
+    grid = tmp_path / "runs" / "grid"
+    grid.mkdir(parents=True)
+    assert default_report_dir(grid / "results.csv") == grid / "report"  # beside the file
+    assert default_report_dir(grid) == grid / "report"  # inside a run or grid folder
