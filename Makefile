@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test test-sdk lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,8 +26,17 @@ test: $(STAMP)
 	$(BIN)/ruff check ralis tests benchmarks
 	$(BIN)/python -m pytest -q
 
+# The 2 checks against label-studio-sdk's own RLE decoder and JSON converter (skipped by
+# `make test`): the SDK pulls ~40 packages (OpenCV, nltk, ...) and pins numpy 2.2, so it lives in
+# its own venv, .venv-ls, which the tests call. (cvat-sdk is light and in the [dev] extra.)
+LS_VENV := .venv-ls
+test-sdk: $(STAMP)
+	test -x $(LS_VENV)/bin/python || $(PY) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q label-studio-sdk==2.1.2
+	$(BIN)/python -m pytest -q -rs tests/labelling/test_labelstudio.py tests/labelling/test_cvat.py -k "sdk"
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/step_cost.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LS_VENV) build *.egg-info .pytest_cache .ruff_cache

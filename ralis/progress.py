@@ -1,6 +1,6 @@
 """Progress bars that suit where the output goes.
 
-On a terminal: tqdm bars. Into a file or a pipe (CI logs, ``nohup``, ``> log``): plain lines,
+On a terminal: tqdm bars (and :func:`console_for`, rich output at the terminal's width). Into a file or a pipe (CI logs, ``nohup``, ``> log``): plain lines,
 at most one every ``RALIS_PROGRESS_INTERVAL`` seconds (default 30) plus the last one, with no
 carriage returns or cursor codes, so a log stays small and readable.
 """
@@ -13,9 +13,22 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from rich.console import Console
 from tqdm.auto import tqdm
 
-__all__ = ["progress_bar", "LineProgress", "is_terminal"]
+__all__ = ["progress_bar", "LineProgress", "is_terminal", "console_for"]
+
+UNWRAPPED = 100_000  # columns of a console that is not a terminal: nothing is ever wrapped
+
+
+def console_for(stderr: bool = False) -> Console:
+    """A rich console for stdout (or stderr). On a terminal it wraps at the terminal's width;
+    into a pipe or a file it never wraps, so a command it prints stays one line to copy and a
+    table's title stays on its line."""
+    stream = sys.stderr if stderr else sys.stdout
+    if is_terminal(stream):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=UNWRAPPED, soft_wrap=True)
 
 
 def is_terminal(stream: TextIO | None = None) -> bool:

@@ -95,7 +95,7 @@ class Persistent:
             self.after_episode(row)
             self.save()
             bar.update(1)
-            bar.set_postfix(ret=f"{row['return']:.2f}", miou=f"{row['final_miou']:.3f}",
+            bar.set_postfix(ret=f"{row['return']:.2f}", miou=f"{100 * row['final_miou']:.1f}%",
                             eps=f"{row['epsilon'] if row['epsilon'] is not None else 0:.2f}")
         bar.close()
         if self.episode == 0:

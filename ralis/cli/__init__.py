@@ -13,8 +13,10 @@ import sqlite3
 import sys
 
 import typer
+import typer.main
 
 from ralis.cli import data, files, label, report, runs
+from ralis.cli.help import tidy
 from ralis.errors import RalisError, as_user_error
 
 app = typer.Typer(
@@ -22,24 +24,38 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Region-based active learning for semantic segmentation (RALIS and baselines).",
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",  # help paragraphs reflow to the terminal's width
+    rich_markup_mode=None,  # plain click help, laid out by ralis.cli.help.tidy
 )
-app.command(name="demo")(runs.demo)
-app.command(name="pretrain")(runs.pretrain_cmd)
-app.command(name="simulate")(runs.simulate)
-app.command(name="upper-bound")(runs.upper_bound_cmd)
-app.command(name="train-agent")(runs.train_agent_cmd)
-app.command(name="benchmark")(runs.benchmark)
-app.command(name="report")(report.report)
+# the one-line summaries of `ralis --help` (at most 60 characters: never cut off)
+app.command(name="demo", short_help="θ0 and three strategies on synthetic scenes, one table")(
+    runs.demo)
+app.command(name="pretrain", short_help="Train the start model θ0 on D_T")(runs.pretrain_cmd)
+app.command(name="simulate", short_help="One active-learning run of one strategy")(
+    runs.simulate)
+app.command(name="upper-bound", short_help="Full supervision with the same recipe")(
+    runs.upper_bound_cmd)
+app.command(name="train-agent", short_help="Train the RALIS query agent (a policy file)")(
+    runs.train_agent_cmd)
+app.command(name="benchmark", short_help="The grid strategies x seeds x budgets, one CSV")(
+    runs.benchmark)
+app.command(name="report", short_help="A Markdown report with figures from results")(
+    report.report)
 app.add_typer(data.data_app, name="data")
 app.add_typer(label.label_app, name="label")
-app.command(name="inspect")(files.inspect_cmd)
-app.command(name="convert")(files.convert_cmd)
+app.command(name="inspect", short_help="What a model, policy or checkpoint file is")(
+    files.inspect_cmd)
+app.command(name="convert", short_help="Turn a ralis 0.1 pickle into a .safetensors file")(
+    files.convert_cmd)
+
+
+def command() -> typer.main.TyperGroup:
+    """The click command ``ralis`` runs, with the help layout of :mod:`ralis.cli.help`."""
+    return tidy(typer.main.get_command(app))
 
 
 def main() -> None:
     try:
-        app()  # click handles usage errors itself (usage line, exit 2)
+        command()()  # click handles usage errors itself (usage line, exit 2)
     except (RalisError, OSError, sqlite3.Error) as exc:
         user = as_user_error(exc)  # a full disk is one line too
         if user is None:

@@ -9,7 +9,7 @@ import typer
 
 from ralis.cli.options import DataRoot, Dataset, Preset, Quiet, Resolution, Sets, build_config
 
-data_app = typer.Typer(no_args_is_help=True, help="Inspect a dataset before a run.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect a dataset before a run.")
 
 
 @data_app.command(name="check")

@@ -12,7 +12,7 @@ from rich.table import Table
 from ralis.cli.options import console, resolve_options
 
 label_app = typer.Typer(
-    no_args_is_help=True, rich_markup_mode="markdown",
+    no_args_is_help=True, rich_markup_mode=None,
     help=(
         "Label your own images, a few regions at a time.\n\n"
         "The loop: `ralis label init P --images DIR --classes classes.yaml` creates project P; "
@@ -26,7 +26,7 @@ label_app = typer.Typer(
 )
 
 Project = Annotated[Path, typer.Argument(help="The project folder.")]
-Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 
 
 def _say(text: str) -> None:
@@ -42,13 +42,13 @@ def init_cmd(
                                                 "color}] and ignore_index.")],
     model: Annotated[str | None, typer.Option(
         help="A model name (a fresh network: fpn_small, fpn_resnet18, ...) or a "
-             "model.safetensors to start from (e.g. from `ralis pretrain`). Default: the "
-             "preset's network, untrained.")] = None,
+             "model.safetensors to start from, e.g. from `ralis pretrain` (default: the "
+             "preset's network, untrained).")] = None,
     resolution: Annotated[str | None, typer.Option(
         help="Working resolution HxW; needed when the images differ in size (default: their "
              "size).")] = None,
     region_size: Annotated[str | None, typer.Option(
-        "--region-size", help="Region size hxw in pixels at the working resolution (default: "
+        "--region-size", help="Region size HxW in pixels at the working resolution (default: "
                               "the preset's).")] = None,
     start_labels: Annotated[Path | None, typer.Option(
         "--start-labels", help="Folder of full <image stem>.png masks for some images: they "
@@ -79,9 +79,9 @@ def init_cmd(
         layout = req.cfg.data.resolution
     status = init_project(project, images, classes, cfg, model, start_labels, not quiet, _say,
                           region_layout=layout)
-    _say(f"project {project}: {status['images']} images at {status['resolution'][1]}x"
-         f"{status['resolution'][0]} (WxH), {status['regions']} regions of "
-         f"{status['region_size'][1]}x{status['region_size'][0]}; {status['labelled']} labelled. "
+    _say(f"project {project}: {status['images']} images at {status['resolution'][0]}x"
+         f"{status['resolution'][1]} (HxW), {status['regions']} regions of "
+         f"{status['region_size'][0]}x{status['region_size'][1]}; {status['labelled']} labelled. "
          f"Next: ralis label next {project} --regions N")
 
 
@@ -165,10 +165,10 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Rounds, requested / labelled / pending regions, labelled pixels per class, models."""
-    from ralis.labelling.project import open_project
+    from ralis.labelling.record import open_record  # the ledger only: no torch, answers at once
     from ralis.labelling.status import project_status
 
-    with open_project(project, "label status") as p:
+    with open_record(project, "label status") as p:
         s = project_status(p)
     if as_json:
         print(json.dumps(s, indent=2))

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ralis.config import PRESETS, RunConfig, apply_overrides, get_preset, validate
 from ralis.errors import RalisError
+from ralis.progress import console_for
 
-console = Console()
+console = console_for()
 
 DEFAULT_PRESET = "synthetic-tiny"
 Preset = Annotated[str | None, typer.Option(
@@ -34,16 +34,17 @@ Resolution = Annotated[str | None, typer.Option(
     help="Working resolution HxW, e.g. 180x240 (default: the dataset description's, else the "
          "preset's).")]
 RegionSize = Annotated[str | None, typer.Option(
-    "--region-size", help="Region size hxw in pixels at the working resolution, e.g. 45x40.")]
+    "--region-size", help="Region size HxW in pixels at the working resolution, e.g. 45x40 "
+    "(default: the preset's).")]
 RegionKind = Annotated[str | None, typer.Option(
-    "--regions", help="Region kind: rect (a grid of --region-size boxes) or slic (SLIC "
-    "superpixels, --set data.superpixels=N per image; a budget of B is the pixels of B grid "
-    "rectangles for either kind).")]
+    "--regions", help="Region kind: rect (a grid of --region-size boxes; default) or slic "
+    "(SLIC superpixels, --set data.superpixels=N per image; a budget of B is the pixels of B "
+    "grid rectangles for either kind).")]
 Sets = Annotated[list[str] | None, typer.Option(
     "--set", help="Override any config field: --set train.lr=0.01 (repeatable).")]
 Resume = Annotated[bool, typer.Option(
-    help="Continue the interrupted run in --out; options given must match the stored run.")]
-Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+    "--resume", help="Continue the interrupted run in --out; options given must match the stored run.")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 
 
 @dataclass(frozen=True)

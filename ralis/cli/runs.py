@@ -67,14 +67,15 @@ def per_class_table(result: dict) -> Table:
 
 def demo(
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
-    seed: Seed = 0,
+    seed: Annotated[int, typer.Option(
+        help="Seed of the run: pools, training order, dropout.")] = 0,
     workers: Annotated[int, typer.Option(
         min=1, help="Runs at a time after θ0, one process and one thread each.")] = 2,
     quiet: Quiet = False,
 ) -> None:
     """What labels do: θ0, random / entropy / BALD at two budgets and full supervision on
     synthetic street scenes, as one table and a plot (a few minutes)."""
-    from ralis.loop.demo import demo_table, run_demo, summary_line
+    from ralis.loop.demo import demo_notes, demo_table, run_demo, summary_line
 
     cfg = build_config("synthetic-demo", seed=seed)
     console.print(f"[bold]ralis demo[/bold]: synthetic street scenes, preset synthetic-demo, "
@@ -82,7 +83,9 @@ def demo(
     done = run_demo(cfg, out, progress=not quiet, say=lambda text: console.print(text),
                     workers=workers)
     console.print(demo_table(done["rows"], f"test mIoU (%) on {cfg.data.synthetic_images[2]} "
-                             "test scenes (every model also trains on D_T)"))
+                             f"test scenes, seed {seed}"))
+    for line in demo_notes(done["rows"], cfg.data.pool_images, seed):
+        console.print(line, highlight=False)
     console.print(summary_line(done["rows"]))
     console.print(f"plot: {done['plot']}; table: {done['csv']} (`ralis report {done['csv']}` "
                   f"for the full report); runs: {out}/<pretrain|random|entropy|bald|full>")
@@ -107,8 +110,8 @@ def pretrain_cmd(
     path = pretrain(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
                     given_preset=req.preset)
     m = json.loads((path.parent / "metrics.json").read_text())
-    console.print(f"θ0 saved to {path}: val mIoU {100 * m['val_miou']:.2f}, "
-                  f"test mIoU {100 * m['test_miou']:.2f} ({m['epochs']} epochs)")
+    console.print(f"θ0 saved to {path}: val mIoU {100 * m['val_miou']:.2f}%, "
+                  f"test mIoU {100 * m['test_miou']:.2f}% ({m['epochs']} epochs)")
 
 
 def simulate(
@@ -116,9 +119,11 @@ def simulate(
         help="random, entropy, bald or ralis (default: random; with --resume, the run's).")
     ] = None,
     budgets: Annotated[str | None, typer.Option(
-        help="Comma-separated labelled-region budgets, e.g. 480,960,1440.")] = None,
+        help="Comma-separated labelled-region budgets, e.g. 480,960,1440 (default: the "
+             "preset's).")] = None,
     pool_size: Annotated[int | None, typer.Option(
-        "--pool-size", help="Candidates per pool N for this strategy.")] = None,
+        "--pool-size", help="Candidates per pool N for this strategy (default: the "
+                            "preset's).")] = None,
     pretrained: Annotated[Path | None, typer.Option(
         help="θ0 model.safetensors from `ralis pretrain` (default: pretrain into "
              "OUT/pretrain).")] = None,
@@ -183,7 +188,7 @@ def upper_bound_cmd(
     results = upper_bound(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
                           given_preset=req.preset)
     console.print(per_class_table(results))
-    console.print(f"upper bound test mIoU {100 * results['budgets'][0]['miou']:.2f}; "
+    console.print(f"upper bound test mIoU {100 * results['budgets'][0]['miou']:.2f}%; "
                   f"results: {out / 'results.json'}")
 
 
@@ -224,7 +229,7 @@ def train_agent_cmd(
                       "-" if e["loss"] is None else f"{e['loss']:.4f}",
                       f"{e['wall']:.0f}")
     console.print(table)
-    console.print(f"start-model D_R mIoU {100 * summary['start_miou']:.2f}; "
+    console.print(f"start-model D_R mIoU {100 * summary['start_miou']:.2f}%; "
                   f"policy: {summary['policy']}")
     if summary.get("selected_episode") is not None:
         console.print(f"handed out: the policy of episode {summary['selected_episode']} (best "
@@ -238,7 +243,8 @@ def benchmark(
     agent_seeds: Annotated[str | None, typer.Option(
         "--agent-seeds", help="Seeds of the RALIS agents to train (default: the first seed; "
         "RALIS seed s uses agent s if trained, else the first).")] = None,
-    budgets: Annotated[str | None, typer.Option(help="Comma-separated region budgets.")] = None,
+    budgets: Annotated[str | None, typer.Option(
+        help="Comma-separated region budgets (default: the preset's).")] = None,
     no_upper_bound: Annotated[bool, typer.Option(
         "--no-upper-bound", help="Skip the full-supervision run.")] = False,
     report_dir: Annotated[Path | None, typer.Option(
@@ -248,8 +254,8 @@ def benchmark(
         "pool of --jobs processes on this machine) or ray (Ray tasks; pip install "
         "'ralis[ray]').")] = "sequential",
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", help="local: worker processes (default: the CPU count); ray: most cells at "
-        "once (default: all that are ready).")] = None,
+        "--jobs", help="local: worker processes; ray: most cells at once (default: the CPU "
+        "count for local, every cell that is ready for ray).")] = None,
     threads_per_job: Annotated[int | None, typer.Option(
         "--threads-per-job", help="Torch threads of each cell, and its Ray CPUs (default: the "
         "config's threads, else 1, in every executor: a cell's numbers do not depend on where "

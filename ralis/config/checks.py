@@ -44,7 +44,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         (cfg.data.resolution is None or all(0 < s <= 16384 for s in cfg.data.resolution),
          "data.resolution (--resolution HxW) must have sides 1..16384, e.g. 240x320"),
         (all(s > 0 for s in cfg.data.region_size),
-         "data.region_size (--region-size hxw) must have positive sides, e.g. 30x40"),
+         "data.region_size (--region-size HxW) must have positive sides, e.g. 30x40"),
         (cfg.data.regions in ("rect", "slic"),
          f"data.regions (--regions) must be rect or slic, got {cfg.data.regions!r}"),
         (cfg.data.superpixels is None or 1 <= cfg.data.superpixels <= 30000,

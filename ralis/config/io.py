@@ -33,6 +33,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if args and args[-1] is Ellipsis:
             return tuple(_coerce(args[0], v, where) for v in value)
         if len(value) != len(args):
+            if where in ("resolution", "region_size") or where.endswith((".resolution",
+                                                                        ".region_size")):
+                raise ConfigError(f"{where} is a size HxW, e.g. 180x240 (height x width), "
+                                  f"got {', '.join(map(str, value))!r}")
             raise ConfigError(f"{where} needs {len(args)} values, got {value!r}")
         return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))
     if origin is dict:

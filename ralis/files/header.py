@@ -201,3 +201,16 @@ def tensor_entries(data: bytes, path: Path) -> dict[str, dict]:
                                   f"that do not span its {size} bytes; the file is damaged")
         out[name] = {"dtype": dtype, "shape": shape, "data_offsets": offsets}
     return out
+
+
+def read_header(path: Path) -> tuple[str, dict[str, Any], dict[str, dict]]:
+    """``(kind, record, {tensor name: {"dtype", "shape"}})`` from the header only."""
+    path = Path(path)
+    data = read_header_bytes(path)
+    meta = parse_header(data, path)
+    shapes = {k: {"dtype": v["dtype"], "shape": v["shape"]}
+              for k, v in tensor_entries(data, path).items()}
+    record = parse_json(meta["record"], path, "record")
+    if not isinstance(record, dict):
+        raise FileFormatError(f"{path}: its record is not a mapping; the file is damaged")
+    return meta["kind"], {**record, "sha256": meta["sha256"]}, shapes

@@ -6,8 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ralis.files.header import DTYPES
-from ralis.files.safe import read_header
+from ralis.files.header import DTYPES, read_header  # the header only: no torch
 
 __all__ = ["inspect_file", "format_inspection"]
 

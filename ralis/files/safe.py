@@ -54,8 +54,8 @@ from ralis.files.header import (
     parse_header,
     parse_json,
     read_file,
+    read_header,
     read_header_bytes,
-    tensor_entries,
 )
 
 __all__ = [
@@ -234,19 +234,6 @@ def file_digest(path: Path, what: str = "sha256") -> str:
     """A ralis file's identity (``sha256``: kind, record, tree and tensors) or, with
     ``what="tensors_sha256"``, its tensors' checksum alone; read from the header only."""
     return parse_header(read_header_bytes(Path(path)), Path(path))[what]
-
-
-def read_header(path: Path) -> tuple[str, dict[str, Any], dict[str, dict]]:
-    """``(kind, record, {tensor name: {"dtype", "shape"}})`` from the header only."""
-    path = Path(path)
-    data = read_header_bytes(path)
-    meta = parse_header(data, path)
-    shapes = {k: {"dtype": v["dtype"], "shape": v["shape"]}
-              for k, v in tensor_entries(data, path).items()}
-    record = parse_json(meta["record"], path, "record")
-    if not isinstance(record, dict):
-        raise FileFormatError(f"{path}: its record is not a mapping; the file is damaged")
-    return meta["kind"], {**record, "sha256": meta["sha256"]}, shapes
 
 
 def load_file(path: Path, kinds: str | tuple[str, ...], *, check_finite: bool = True

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from ralis.labelling.crops import active_labels
 from ralis.labelling.project import Project
 from ralis.labelling.training import load_version, partial_masks
 from ralis.training.regression import NOISE_Z, compare
@@ -42,7 +43,7 @@ def check_latest(project: Project, say=print) -> dict | None:
     if not regions:
         return None
     images = sorted({r // project.grid.per_image for r in regions})
-    masks = partial_masks(project, ledger.active_labels(regions))
+    masks = partial_masks(project, active_labels(ledger, regions))
     target = torch.stack([masks.image(k) for k in images])
     pixels = project.images[torch.tensor(images)]
     C, ignore = project.classes.num_classes, project.classes.ignore_index
@@ -56,9 +57,9 @@ def check_latest(project: Project, say=print) -> dict | None:
         ledger.set_meta(db, f"check:v{latest['version']:04d}", record)
     if result.regressed:
         say(f"warning: regressed: model version {latest['version']} scores mIoU "
-            f"{100 * result.miou:.1f} on the {len(regions)} regions labelled since it was "
+            f"{100 * result.miou:.1f}% on the {len(regions)} regions labelled since it was "
             f"trained, {-100 * result.delta:.1f} points below the start model's "
-            f"{100 * result.start_miou:.1f} (validation noise ±{100 * result.noise:.1f}); "
+            f"{100 * result.start_miou:.1f}% (validation noise ±{100 * result.noise:.1f}); "
             f"the versions trained since version 0 made it worse: start a project from the "
             f"start model with a lower learning rate (train.lr={cfg.train.lr:g} now, e.g. "
             f"`ralis label init ... --set train.lr={cfg.train.lr / 10:g}`), or use version 0")

@@ -68,9 +68,9 @@ def _working_size(files: list[tuple[str, Path, tuple[int, int]]],
         return (int(resolution[0]), int(resolution[1]))
     sizes = {size for _, _, size in files}
     if len(sizes) > 1:
-        shown = ", ".join(f"{n} is {s[1]}x{s[0]}" for n, _, s in files[:1]) + ", " + next(
-            f"{n} is {s[1]}x{s[0]}" for n, _, s in files if s != files[0][2])
-        raise DataError(f"the images have different sizes ({shown}, WxH); pass --resolution HxW "
+        shown = ", ".join(f"{n} is {s[0]}x{s[1]}" for n, _, s in files[:1]) + ", " + next(
+            f"{n} is {s[0]}x{s[1]}" for n, _, s in files if s != files[0][2])
+        raise DataError(f"the images have different sizes ({shown}, HxW); pass --resolution HxW "
                         "to work on all of them at one size")
     return next(iter(sizes))
 

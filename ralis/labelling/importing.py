@@ -22,8 +22,9 @@ import numpy as np
 
 from ralis.errors import ConfigError
 from ralis.files.folders import FolderError, refuse_links
+from ralis.labelling.crops import pack_label, unpack_label
 from ralis.labelling.formats import ImageLabels, LabelFileError, get_format
-from ralis.labelling.ledger import crash_point, pack_label, unpack_label
+from ralis.labelling.ledger import crash_point
 from ralis.labelling.project import Project, now
 
 
@@ -120,8 +121,8 @@ def apply_labels(project: Project, labels: list[ImageLabels], source: str, diges
         canvas = np.asarray(item.labels)
         if canvas.shape != (info.height, info.width):
             raise LabelFileError(f"{item.source or source}: labels of {item.name} are "
-                                 f"{canvas.shape[1]}x{canvas.shape[0]} but the image is "
-                                 f"{info.width}x{info.height} (WxH); labels must have their "
+                                 f"{canvas.shape[0]}x{canvas.shape[1]} but the image is "
+                                 f"{info.height}x{info.width} (HxW); labels must have their "
                                  "image's native size")
         bad = (canvas != ignore) & ((canvas < 0) | (canvas >= num_classes))
         if bad.any():

@@ -17,13 +17,10 @@ import json
 import os
 import signal
 import sqlite3
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ralis.errors import RalisError, disk_full, full_disk_reported
 
@@ -67,16 +64,6 @@ def crash_point(name: str) -> None:
 
 class LedgerError(RalisError):
     """``project.sqlite`` is missing, damaged or not a project's."""
-
-
-def pack_label(array: np.ndarray) -> tuple[str, bytes]:
-    """A label crop as (dtype, compressed bytes): small ids in uint8, else uint16."""
-    dtype = np.uint8 if int(array.max(initial=0)) < 256 else np.uint16
-    return np.dtype(dtype).str, zlib.compress(np.ascontiguousarray(array, dtype=dtype).tobytes(), 6)
-
-
-def unpack_label(height: int, width: int, dtype: str, data: bytes) -> np.ndarray:
-    return np.frombuffer(zlib.decompress(data), dtype=np.dtype(dtype)).reshape(height, width)
 
 
 class Ledger:
@@ -172,13 +159,11 @@ class Ledger:
         """``{region_id, round}`` of the pending regions a later round asked for again."""
         return self.rows("SELECT region_id, round FROM repeats ORDER BY round, position")
 
-    def active_labels(self, region_ids: list[int] | None = None) -> dict[int, np.ndarray]:
-        """``{region id: native label crop}`` of the active labels."""
-        rows = self.db.execute(
-            "SELECT region_id, height, width, dtype, data FROM labels WHERE active = 1")
-        wanted = None if region_ids is None else set(region_ids)
-        return {rid: unpack_label(h, w, dt, data) for rid, h, w, dt, data in rows
-                if wanted is None or rid in wanted}
+    def active_label_rows(self) -> list[tuple[int, int, int, str, bytes]]:
+        """``(region id, height, width, dtype, compressed bytes)`` of every active label;
+        :func:`ralis.labelling.crops.active_labels` decodes them."""
+        return list(self.db.execute(
+            "SELECT region_id, height, width, dtype, data FROM labels WHERE active = 1"))
 
     def models(self) -> list[dict]:
         return self.rows("SELECT * FROM models ORDER BY version")

@@ -24,6 +24,7 @@ import torch
 from ralis.acquisition import StepContext, Timer, create_strategy
 from ralis.data.pool import RegionPool
 from ralis.errors import ConfigError
+from ralis.labelling.crops import active_labels
 from ralis.labelling.formats import ExportContext, RequestBox, get_format
 from ralis.labelling.formats.png import write_requests_csv
 from ralis.labelling.ledger import crash_point
@@ -135,7 +136,7 @@ def next_round(project: Project, regions: int, strategy: str, fmt: str, policy=N
         order = torch.randperm(project.num_images,
                                generator=torch.Generator().manual_seed(project.cfg.seed))
         state = _StateSet(project.images[order[:count].sort().values])
-        masks = partial_masks(project, ledger.active_labels(ledger.labelled_ids()))
+        masks = partial_masks(project, active_labels(ledger, ledger.labelled_ids()))
         extras.update(protocol=_Protocol(project, state), oracle=_Labels(project, masks))
     ctx = StepContext(model=model, images_u8=project.images, pool=pool, regions=project.grid,
                       generator=generator, device=cfg.device,

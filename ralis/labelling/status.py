@@ -1,17 +1,18 @@
-"""``ralis label status``: where a project stands, as one JSON-ready dict."""
+"""``ralis label status``: where a project stands, as one JSON-ready dict (from the ledger only:
+no torch, no images)."""
 
 from __future__ import annotations
 
 import json
 
-from ralis.labelling.project import Project
+from ralis.labelling.record import ProjectRecord
 
 
-def project_status(project: Project) -> dict:
+def project_status(project: ProjectRecord) -> dict:
     """Rounds, region counts (requested / labelled / pending), labelled pixels per class,
     imports and the model history."""
     ledger = project.ledger
-    names = project.classes.names
+    names = list(project.settings.classes)
     labelled = set(ledger.labelled_ids())
     per_round: dict[int, dict] = {}
     requests = ledger.requests()
@@ -34,7 +35,7 @@ def project_status(project: Project) -> dict:
         for k, v in enumerate(json.loads(counts)):
             pixels[k] += v
     requested = len(requests)
-    total = project.num_images * project.grid.per_image
+    total = project.num_images * project.regions_per_image
     return {
         "project": project.settings.name, "images": project.num_images,
         "regions": total, "region_size": list(project.cfg.data.region_size),

@@ -22,6 +22,7 @@ import torch
 
 from ralis.errors import ConfigError
 from ralis.files.safe import base_record, load_file, save_file
+from ralis.labelling.crops import active_labels
 from ralis.labelling.geometry import region_boxes
 from ralis.labelling.ledger import crash_point
 from ralis.labelling.project import (
@@ -140,7 +141,7 @@ def train_version(project: Project, epochs: int = 1, progress: bool = True, say=
     optimizer, scheduler = _load_state(project, last["version"], model)
     new_ids = [r for r in labelled if r in new_set]  # request order, as simulate's steps
     ids = torch.tensor(new_ids if cfg.al.train_on_new_only else labelled, dtype=torch.long)
-    data = LabelledData(project.images, partial_masks(project, ledger.active_labels(labelled)),
+    data = LabelledData(project.images, partial_masks(project, active_labels(ledger, labelled)),
                         project.grid, project.classes.ignore_index)
     losses = []
     with blame(f"train.lr={cfg.train.lr:g}"):

@@ -20,7 +20,6 @@ import json
 from dataclasses import fields, replace
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 
 from ralis.config import MACHINE_FIELDS, ALConfig, RunConfig, config_diff, load_config
@@ -30,10 +29,11 @@ from ralis.files.folders import lock_dir, unlock_dir
 from ralis.loop.cells import Cell, Task
 from ralis.loop.executors import Executor, SequentialExecutor
 from ralis.loop.schedule import run_cells
+from ralis.progress import console_for
 from ralis.run.names import MODEL_NAME
 from ralis.run.rundir import prepare_dir
 
-console = Console(stderr=True)
+console = console_for(stderr=True)
 
 __all__ = ["MACHINE_FIELDS", "FINAL_TRAINING_FIELDS", "GridError", "check_reuse", "finished",
            "grid_cells", "run_grid"]

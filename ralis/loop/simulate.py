@@ -268,8 +268,8 @@ class Simulation:
                     row = self.final_train(b)
                     done.add(b)
                     bar.write(f"  {self.strategy_name} @ {b} {'regions' if rect else 'units'}: "
-                              f"test mIoU {row['miou']:.4f} (last epoch {row['miou_last']:.4f}, "
-                              f"val {row['val_miou']:.4f})")
+                              f"test mIoU {100 * row['miou']:.2f}% (last epoch "
+                              f"{100 * row['miou_last']:.2f}%, val {100 * row['val_miou']:.2f}%)")
                 if self.pool.spent(total):
                     break
                 next_budget = min(b for b in budgets if b > labelled + UNIT_TOLERANCE)
@@ -279,8 +279,8 @@ class Simulation:
                         self.pool.regions_for(next_budget - labelled))
                 row = self.do_step(n)
                 bar.update(min(total, round(self.pool.units())) - min(total, round(labelled)))
-                if row["val_miou"] is not None:
-                    bar.set_postfix(val_miou=f"{row['val_miou']:.3f}")
+                if row["val_miou"] is not None:  # the step it was measured at: never stale
+                    bar.set_postfix(val_miou=f"{100 * row['val_miou']:.1f}% (step {row['step']})")
             bar.close()
             return self.write_results()
         finally:
@@ -343,8 +343,9 @@ def simulate(
     if policy is not None and strategy != "ralis":
         raise ConfigError(f"--policy is only used by --strategy ralis, not {strategy}; leave it "
                           "out")
-    if proto is None and not has_run(out):  # bad data fails before anything is written
-        proto = load_protocol(cfg.data, progress)
+    if not has_run(out):  # bad data or a budget over the pool fail before anything is written
+        proto = proto or load_protocol(cfg.data, progress)
+        check_budgets(cfg, RegionPool(proto.regions, len(proto.pool)).total_units, len(proto.pool))
     run = open_run(out, cfg, f"simulate:{strategy}", resume, given, given_preset, ignore)
     try:
         cfg = run.cfg

@@ -90,6 +90,6 @@ def fix_hint(cfg: RunConfig) -> str:
 def warning(where: str, comparison: Comparison, cfg: RunConfig) -> str:
     """One line: what regressed, by how much against the noise, and the fix."""
     c = comparison
-    return (f"regressed: {where} ends at D_R mIoU {100 * c.miou:.1f}, {-100 * c.delta:.1f} points "
-            f"below the start model's {100 * c.start_miou:.1f} (validation noise "
+    return (f"regressed: {where} ends at D_R mIoU {100 * c.miou:.1f}%, {-100 * c.delta:.1f} points "
+            f"below the start model's {100 * c.start_miou:.1f}% (validation noise "
             f"±{100 * c.noise:.1f}); {fix_hint(cfg)}")

@@ -254,7 +254,8 @@ def fit(
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 bad += cfg.val_every
-            bar.set_postfix(loss=f"{loss:.3f}", val=f"{miou:.3f}", best=f"{best:.3f}")
+            bar.set_postfix(loss=f"{loss:.3f}", val=f"{100 * miou:.1f}% (epoch {epoch})",
+                            best=f"{100 * best:.1f}%")
         history.append(row)
         done = bad >= patience or epoch == max_epochs
         if checkpoint is not None:

@@ -134,7 +134,7 @@ def test_bad_project_inputs(monkeypatch, capsys, tmp_path, tiny_project_inputs):
     name = sorted(asked)[0]
     Image.fromarray(np.zeros((40, 64), np.uint8)).save(masks / name)
     err = one_line_error(monkeypatch, capsys, "label", "import", str(root), str(masks))
-    assert "native size" in err and "64x40" in err
+    assert "native size" in err and "40x64 (HxW)" in err
     Image.fromarray(np.full((48, 64), 40, np.uint8)).save(masks / name)
     err = one_line_error(monkeypatch, capsys, "label", "import", str(root), str(masks))
     assert "40" in err
@@ -203,3 +203,37 @@ def test_ralis_policy_picks_regions_in_a_project(monkeypatch, capsys, tmp_path, 
     s = status(monkeypatch, capsys, root)
     assert [r["strategy"] for r in s["rounds"]] == ["ralis", "ralis"]
     assert (s["requested"], s["labelled"], s["pending"]) == (8, 4, 4)
+
+
+LIGHT = """
+import sys
+from ralis.cli import main
+sys.argv = ["ralis", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("torch imported:", "torch" in sys.modules, "numpy imported:", "numpy" in sys.modules,
+      file=sys.stderr)
+"""
+
+
+def test_read_only_commands_do_not_import_torch(monkeypatch, capsys, tmp_path,
+                                                 tiny_project_inputs):
+    """`label status`, `inspect`, `--help` and argument errors read files only: no torch (4 s
+    of imports on a loaded machine), not even numpy, before they answer."""
+    import subprocess
+    import sys
+
+    code, _, err = init(monkeypatch, capsys, tmp_path, tiny_project_inputs)
+    assert code == 0, err
+    theta0 = tiny_project_inputs[2]
+    for args in (["label", "status", str(tmp_path / "proj"), "--json"],
+                 ["label", "status", str(tmp_path / "proj")], ["inspect", str(theta0)],
+                 ["--help"], ["label", "next", "--help"], ["simulate", "--seed", "x"]):
+        res = subprocess.run([sys.executable, "-c", LIGHT, *args], capture_output=True,
+                             text=True)
+        assert "torch imported: False numpy imported: False" in res.stderr, (args, res.stderr)
+    res = subprocess.run([sys.executable, "-c", LIGHT, "label", "status", str(tmp_path / "proj"),
+                          "--json"], capture_output=True, text=True)
+    assert json.loads(res.stdout)["images"] == 12

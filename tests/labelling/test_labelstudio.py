@@ -518,7 +518,7 @@ BAD_EDITS = {
     "two labels": (lambda d: _set(result0(d)["value"], "brushlabels", ["road", "car"]),
                    "exactly one class"),
     "wrong width": (lambda d: _set(result0(d), "original_width", 12),
-                    "a 12x7 (WxH) result for an image of 11x7"),
+                    "a 7x12 (HxW) result for an image of 7x11"),
     "no size": (lambda d: result0(d).pop("original_height"), "original_width/original_height"),
     "no rle": (lambda d: result0(d)["value"].pop("rle"), "format 'rle'"),
     "other format": (lambda d: _set(result0(d)["value"], "format", "png"), "format is 'png'"),

@@ -12,6 +12,7 @@ import torch
 from ralis.files.safe import load_file
 from ralis.labelling.annotator import answer_round
 from ralis.labelling.create import init_project
+from ralis.labelling.crops import active_labels
 from ralis.labelling.importing import import_file
 from ralis.labelling.project import open_project
 from ralis.labelling.rounds import next_round
@@ -65,7 +66,7 @@ def run_project(tmp: Path, cfg, proto, images: Path, classes: Path, theta0: Path
             train_version(p, say=quiet)
             model = load_version(p, p.ledger.latest_model())
             val[r] = miou_on(model, proto.reward, proto, cfg)[0]
-            masks = partial_masks(p, p.ledger.active_labels())
+            masks = partial_masks(p, active_labels(p.ledger))
     return {"ids": ids, "val": val, "model": model.state_dict(), "masks": masks, "root": root}
 
 

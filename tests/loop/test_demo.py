@@ -8,7 +8,14 @@ import pytest
 from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
 from ralis.errors import ConfigError
-from ralis.loop.demo import demo_figure, demo_plot, demo_table, run_demo, summary_line
+from ralis.loop.demo import (
+    demo_figure,
+    demo_notes,
+    demo_plot,
+    demo_table,
+    run_demo,
+    summary_line,
+)
 from ralis.loop.pretrain import pretrain
 from ralis.loop.simulate import simulate
 from ralis.report.table import read_csv
@@ -72,6 +79,13 @@ def test_table_has_theta0_every_strategy_and_budget_and_full():
                                   "bald +6.2; full supervision +15.0 points")
 
 
+def test_notes_say_the_base_of_the_pixel_shares_and_the_seed_noise():
+    base, noise = demo_notes(_fake_rows(), 60, 0)
+    assert base.startswith("labelled px %: share of the pool's pixels (60 images)")
+    assert "full supervision labels every training image (1120 regions" in base
+    assert noise.startswith("one seed (0): a cell moved by up to 2.9 points between seeds 0, 1 and 2")
+
+
 def test_plot_lines_start_at_theta0_and_full_is_dashed(tmp_path):
     rows = _fake_rows()
     fig = demo_figure(rows)
@@ -92,7 +106,11 @@ def test_run_demo_end_to_end_on_tiny_data(tmp_path):
     said = []
     done = run_demo(cfg, tmp_path / "demo", strategies=("random", "entropy"), progress=False,
                     workers=2, say=said.append)
-    assert sum("done: test mIoU" in line for line in said) == 3
+    assert sum("done: test mIoU" in line for line in said) == 4
+    theta0_said = next(line for line in said if "done" in line)  # said before any AL run ends
+    theta0_test = json.loads((tmp_path / "demo" / "pretrain" / "metrics.json").read_text())
+    assert theta0_said.startswith("  θ0 done: test mIoU "
+                                  f"{100 * theta0_test['test_miou']:.2f}%")
     got = [(r["strategy"], r["regions"]) for r in done["rows"]]
     assert got == [("theta0", 0), ("random", 8), ("random", 16), ("entropy", 8),
                    ("entropy", 16), ("full", 20 * 12)]

@@ -172,8 +172,8 @@ class _Reader:
                 raise self.fail(where, f"names the same project image as images[{seen[info.name]}]"
                                        "; list each image once")
             if (e["height"], e["width"]) != (info.height, info.width):
-                raise self.fail(where, f"is {e['width']}x{e['height']} (WxH) but the project "
-                                       f"image is {info.width}x{info.height}; label the image at "
+                raise self.fail(where, f"is {e['height']}x{e['width']} (HxW) but the project "
+                                       f"image is {info.height}x{info.width}; label the image at "
                                        "its native size")
             found[e["id"]], seen[info.name] = info, i
         return found

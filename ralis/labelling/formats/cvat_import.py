@@ -143,7 +143,7 @@ def _mask(el: ET.Element, info: ImageInfo, where: str) -> np.ndarray:
     if w < 1 or h < 1 or left + w > info.width or top + h > info.height:
         raise LabelFileError(
             f"{where}: mask box left={left} top={top} width={w} height={h} does not fit in the "
-            f"{info.width}x{info.height} (WxH) image; {_FIX}")
+            f"{info.height}x{info.width} (HxW) image; {_FIX}")
     text = el.get("rle", "")
     if not _RLE.fullmatch(text):
         raise LabelFileError(f"{where}: rle={text[:60]!r} is not a list of non-negative integer "
@@ -153,7 +153,7 @@ def _mask(el: ET.Element, info: ImageInfo, where: str) -> np.ndarray:
     total = int(counts.sum()) if fits else None
     if total != w * h:
         raise LabelFileError(f"{where}: the rle counts add up to {total if fits else 'more'}, "
-                             f"but the mask box is {w}x{h} = {w * h} pixels; {_FIX}")
+                             f"but the mask box is {h}x{w} (HxW) = {w * h} pixels; {_FIX}")
     full = np.zeros((info.height, info.width), dtype=bool)
     full[top:top + h, left:left + w] = decode_rle(counts, h, w)
     return full
@@ -224,8 +224,8 @@ def read_labels(path: Path, ctx: ImportContext) -> list[ImageLabels]:
             w, h = _int(image, "width", where), _int(image, "height", where)
             if (w, h) != (info.width, info.height):
                 raise LabelFileError(
-                    f"{where}: CVAT says {w}x{h} (WxH) but the image is "
-                    f"{info.width}x{info.height}; create the CVAT task from the original "
+                    f"{where}: CVAT says {h}x{w} (HxW) but the image is "
+                    f"{info.height}x{info.width}; create the CVAT task from the original "
                     "image files (no resizing)")
         canvas = canvases.setdefault(info.name, Canvas(
             info.height, info.width, ctx.classes.ignore_index, info.name, where))

@@ -89,7 +89,7 @@ def _check_size(result: dict, height: int, width: int, where: str, required: boo
         raise LabelFileError(f"{where}: original_width/original_height missing or not integers; "
                              "export the project again")
     if (oh, ow) != (height, width):
-        raise LabelFileError(f"{where}: a {ow}x{oh} (WxH) result for an image of {width}x{height}"
+        raise LabelFileError(f"{where}: a {oh}x{ow} (HxW) result for an image of {height}x{width}"
                              "; the task shows another image than the project's, or the image "
                              "was resized: label the original image")
 

@@ -104,8 +104,8 @@ class PngFormat:
                 raise LabelFileError(first_line(exc)) from None
             if ids.shape != (info.height, info.width):
                 raise LabelFileError(
-                    f"{file} is {ids.shape[1]}x{ids.shape[0]} (WxH) but image {name} is "
-                    f"{info.width}x{info.height}; masks must have their image's native size")
+                    f"{file} is {ids.shape[0]}x{ids.shape[1]} (HxW) but image {name} is "
+                    f"{info.height}x{info.width}; masks must have their image's native size")
             out.append(ImageLabels(name, ids.astype(np.int32), 0, str(file)))
         return out
 
