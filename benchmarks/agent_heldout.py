@@ -13,7 +13,8 @@ was judged on during training): the paired advantage over random at each judgeme
 whether the last judgement's advantage exceeds the first's by more than 2 standard errors.
 
 Writes ``--out`` (JSON: every episode's scores, the paired intervals, the curve) and, for the
-first agent, ``--summary`` ending with the two gate lines::
+first agent, ``--summary`` ending with the two gate lines (each finished player's rows are kept
+in ``--cells``: rerunning after an interruption skips them)::
 
     heldout: agent-random +X [lo, hi]; agent-entropy +Y [lo, hi]; N paired episodes; game G
     heldout-test: agent-random +X [lo, hi]; agent-entropy +Y [lo, hi]; N paired episodes; split S
@@ -24,11 +25,13 @@ first agent, ``--summary`` ending with the two gate lines::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -36,6 +39,7 @@ import torch
 from ralis.agents.start import game_split
 from ralis.config import load_config, to_dict
 from ralis.data.protocol import load_protocol
+from ralis.files.atomic import atomic_write_text
 from ralis.files.safe import file_digest
 from ralis.game import GAMES
 from ralis.game.heldout import evaluate, fixed_pick, gate_episodes, greedy_pick
@@ -76,6 +80,19 @@ def game_key(cfg, run_dir: Path) -> str:
     agent = {k: d["agent"][k] for k in GAME_FIELDS}
     same = {k: d[k] for k in ("seed", "data", "model", "train", "al")}
     return json.dumps([file_digest(run_dir / START_MODEL), agent, same], sort_keys=True)
+
+
+def cached(folder: Path, key, compute, *args) -> list[dict]:
+    """``compute(*args)``'s rows, stored in ``folder`` under a digest of ``key`` (a rerun after an
+    interruption skips every finished player)."""
+    path = folder / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+                     + ".json")
+    if path.exists():
+        return json.loads(path.read_text())["rows"]
+    rows = compute(*args)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json.dumps({"key": key, "rows": rows}) + "\n", path)
+    return rows
 
 
 def pick_of(net, spec):
@@ -123,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--control-dir", action="append", default=[], type=Path,
                     help="another agent directory played as a control in its own game")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cells", type=Path, default=Path("runs/agent-heldout"),
+                    help="finished players' rows, so that a rerun skips them")
     ap.add_argument("--out", type=Path, default=Path("docs/results/agent-v6/heldout.json"))
     ap.add_argument("--summary", type=Path, default=Path("docs/results/agent-v6/heldout.txt"))
     args = ap.parse_args(argv)
@@ -141,10 +160,13 @@ def main(argv: list[str] | None = None) -> None:
             picks["random-qnet"] = pick_of(build_qnet(spec), spec)
         key = game_key(cfg, run_dir)
         if key not in played:
-            played[key] = evaluate(game, {"random": lambda e: fixed_pick("random", e),
-                                          "entropy": lambda e: fixed_pick("entropy", e)},
-                                   episodes, ROLES)
-        rows = evaluate(game, picks, episodes, ROLES) + played[key]
+            baselines = {"random": partial(fixed_pick, "random"),
+                         "entropy": partial(fixed_pick, "entropy")}
+            played[key] = cached(args.cells, [key, episodes, "baselines"], evaluate, game,
+                                 baselines, episodes, ROLES)
+        policy_key = [key, episodes, file_digest(run_dir / POLICY), sorted(picks)]
+        rows = cached(args.cells, policy_key, evaluate, game, picks, episodes,
+                      ROLES) + played[key]
         picks.update(random=None, entropy=None)
         entry = {"config": to_dict(cfg), "policy_record": {k: record.get(k) for k in (
             "mode", "game", "episodes", "selection", "selected_episode", "selection_miou")},
