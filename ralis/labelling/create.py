@@ -18,11 +18,12 @@ from ralis.config import RunConfig, validate
 from ralis.data.base import ClassInfo, image_size
 from ralis.data.description import load_description, parse_classes
 from ralis.errors import ConfigError, DataError
+from ralis.files.digest import file_sha256
 from ralis.files.folders import lock_dir, unlock_dir
 from ralis.labelling.images import ImageCache, cache_path
 from ralis.labelling.importing import import_start_labels
 from ralis.labelling.ledger import LEDGER_NAME, Ledger
-from ralis.labelling.project import PROJECT, Project, ProjectSettings, file_sha256, now
+from ralis.labelling.project import PROJECT, Project, ProjectSettings, now
 from ralis.labelling.status import project_status
 from ralis.labelling.training import start_model
 from ralis.progress import progress_bar

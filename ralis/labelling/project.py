@@ -34,7 +34,6 @@ from ralis.labelling.record import (
     ROUNDS_DIR,
     ProjectRecord,
     ProjectSettings,
-    file_sha256,
     model_file,
     now,
     state_file,
@@ -42,7 +41,7 @@ from ralis.labelling.record import (
 from ralis.regions import RegionGrid
 from ralis.run.session import step_seed
 
-__all__ = ["MODELS_DIR", "PROJECT", "ROUNDS_DIR", "Project", "ProjectSettings", "file_sha256",
+__all__ = ["MODELS_DIR", "PROJECT", "ROUNDS_DIR", "Project", "ProjectSettings",
            "model_file", "now", "open_project", "seed_for", "state_file", "torch_seed"]
 
 

@@ -7,7 +7,6 @@ adds the images, the region grid and the model's seeds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -36,14 +35,6 @@ def model_file(version: int) -> str:
 
 def state_file(version: int) -> str:
     return f"{MODELS_DIR}/v{version:04d}.state.safetensors"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 
 from ralis.errors import ConfigError
+from ralis.files.digest import file_sha256
 from ralis.files.safe import base_record, load_file, save_file
 from ralis.labelling.crops import active_labels
 from ralis.labelling.geometry import region_boxes
 from ralis.labelling.ledger import crash_point
 from ralis.labelling.project import (
     Project,
-    file_sha256,
     model_file,
     now,
     seed_for,

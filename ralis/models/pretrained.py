@@ -19,7 +19,6 @@ entries are left out).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from torch import nn
 
 from ralis.errors import ConfigError, first_line
 from ralis.files.arrays import default_cache_root
+from ralis.files.digest import file_sha256
 from ralis.files.safe import FORMAT, FileFormatError, base_record, load_file, save_file
 from ralis.models.efficientnet_lite import HEAD_KEYS, EfficientNetLite0
 
@@ -70,14 +70,6 @@ EFFICIENTNET_LITE0 = WeightSource(
 PACKAGED: dict[str, WeightSource] = {"fpn_effl0": EFFICIENTNET_LITE0}
 """Models whose encoder starts from packaged weights by default (``encoder_weights=None``)."""
 SKELETONS = {"efficientnet-lite0": EfficientNetLite0}  # the full network each source holds
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _installed_file(source: WeightSource) -> Path:
