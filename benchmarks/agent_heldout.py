@@ -54,6 +54,7 @@ from ralis.run.names import POLICY, START_MODEL
 from ralis.run.store import RunStore
 
 ROLES = ("reward", "selection", "test")
+BASELINES = {"random": partial(fixed_pick, "random"), "entropy": partial(fixed_pick, "entropy")}
 
 
 def agent_game(run_dir: Path, proto=None):
@@ -149,7 +150,6 @@ def main(argv: list[str] | None = None) -> None:
     episodes = gate_episodes(args.seeds)
     results = {"command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
                "git_revision": git_revision(), "episodes": episodes, "agents": {}}
-    played: dict[str, list[dict]] = {}  # baselines per game: agents of one game share them
     for run_dir in [*args.agents, *args.control_dir]:
         t0 = time.perf_counter()
         cfg, proto, spec, game = agent_game(run_dir)
@@ -159,14 +159,11 @@ def main(argv: list[str] | None = None) -> None:
             torch.manual_seed(12345)
             picks["random-qnet"] = pick_of(build_qnet(spec), spec)
         key = game_key(cfg, run_dir)
-        if key not in played:
-            baselines = {"random": partial(fixed_pick, "random"),
-                         "entropy": partial(fixed_pick, "entropy")}
-            played[key] = cached(args.cells, [key, episodes, "baselines"], evaluate, game,
-                                 baselines, episodes, ROLES)
+        # agents of one game share its baselines: the second one reads them from --cells
+        baselines = cached(args.cells, [key, episodes, "baselines"], evaluate, game,
+                           BASELINES, episodes, ROLES)
         policy_key = [key, episodes, file_digest(run_dir / POLICY), sorted(picks)]
-        rows = cached(args.cells, policy_key, evaluate, game, picks, episodes,
-                      ROLES) + played[key]
+        rows = cached(args.cells, policy_key, evaluate, game, picks, episodes, ROLES) + baselines
         picks.update(random=None, entropy=None)
         entry = {"config": to_dict(cfg), "policy_record": {k: record.get(k) for k in (
             "mode", "game", "episodes", "selection", "selected_episode", "selection_miou")},

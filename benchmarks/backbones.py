@@ -136,17 +136,18 @@ def summary(rows: list[dict]) -> str:
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     keys = sorted({(r["model"], r["train_set"]) for r in rows})
     for model, train_set in keys:
-        cell = [r for r in rows if r["model"] == model and r["train_set"] == train_set]
+        cell = [{**r, "compute_s": compute_s(r)} for r in rows
+                if r["model"] == model and r["train_set"] == train_set]
 
         def ms(key, scale=1.0, digits=1, cell=cell):
-            vals = [scale * (compute_s(r) if key == "compute" else float(r[key])) for r in cell]
+            vals = [scale * float(r[key]) for r in cell]
             sd = statistics.stdev(vals) if len(vals) > 1 else float("nan")
             return f"{statistics.mean(vals):.{digits}f} ± {sd:.{digits}f}"
 
         out.append(f"| {model} | {train_set} | {len(cell)} | {ms('test_miou', 100)} | "
                    f"{ms('test_miou_last', 100)} | {ms('val_miou', 100)} | {ms('epochs', 1, 0)} "
                    f"| {ms('train_s_per_epoch', 1, 2)} | {ms('infer_ms_per_image', 1, 1)} | "
-                   f"{ms('compute', 1 / 60, 1)} |")
+                   f"{ms('compute_s', 1 / 60, 1)} |")
     out.append("\ncompute min: epochs x (median train + validation s per epoch), one thread; "
                "unlike wall_s it does not depend on how often a cell was interrupted.")
     return "\n".join(out) + "\n"

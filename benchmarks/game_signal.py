@@ -176,7 +176,7 @@ def summarize(cells: dict, seeds: list[int]) -> dict:
             iv = bootstrap_interval(d)
             out["diff"][f"{role}:{name}"] = {
                 "mean": statistics.fmean(d), "interval": iv, "wins": sum(x > 0 for x in d),
-                "n": len(d), "sd": statistics.stdev(d) if len(d) > 1 else 0.0}
+                "n": len(d), "sd": statistics.stdev(d)}
         for p in POLICIES:
             out["mean"][f"{role}:{p}"] = statistics.fmean(final(p, s, role) for s in seeds)
     # how much one step's reward swings: SD of the per-step rewards over steps and seeds
