@@ -3,21 +3,25 @@
 Each step's ``K`` picks become ``K`` transitions that share the step's reward; the query
 network (:class:`~ralis.rl.qnet.QueryNetwork`) trains one minibatch per step. ``agent.mode``
 ``faithful`` reproduces the authors' quirks (global ε schedule, DQN lr decaying x0.97 per step,
-the last policy handed out); ``fixed`` corrects them (ε linear over episodes, a constant lr, the
-policy of the best training episode handed out). Played in ``agent.game=net`` it is the game
-of every earlier ralis version, bit for bit.
+the last policy handed out); ``fixed`` corrects them (ε linear over episodes, a constant lr) and
+hands out the policy with the best mean selection-split mIoU on held-out selection episodes,
+judged greedily every ``agent.heldout_every`` episodes and after the last one (never the best
+*training* episode, whose score is partly luck). Played in ``agent.game=net`` its training
+episodes are those of every earlier ralis version, bit for bit (judging does not touch the
+training's random streams).
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import time
 
 import torch
 
-from ralis.agents.base import Trainer
+from ralis.agents.base import Selection, Trainer
 from ralis.agents.persist import Persistent
+from ralis.game.heldout import check_training_episodes, greedy_pick
+from ralis.game.scoring import policy_scores
 from ralis.metrics import distribution_entropy
 from ralis.rl.dqn import dqn_update, epsilon_schedule, linear_epsilon, select_actions, sync_target
 from ralis.rl.policy import build_qnet
@@ -51,8 +55,10 @@ class DQNTrainer(Persistent, Trainer):
         self.buffer = ReplayBuffer(a.buffer_size, torch.Generator().manual_seed(cfg.seed))
         self.episode = 0
         self.global_step = 0
-        self.best_miou = -math.inf
-        self.best_policy = copy.deepcopy(self.policy.state_dict())
+        check_training_episodes(a.episodes)
+        # the held-out choice (fixed mode); before the first judgement the current policy
+        self.best = {"episode": None, "selection_miou": None, "state": None}
+        self.selection = Selection(self.game, self.store, a.heldout_seeds)
 
     # --- persistence (Persistent) -----------------------------------------------------------
     def state_tree(self) -> dict:
@@ -60,7 +66,7 @@ class DQNTrainer(Persistent, Trainer):
                 "policy": self.policy.state_dict(), "target": self.target.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "buffer": self.buffer.state_dict(),
-                "best_miou": self.best_miou, "best_policy": self.best_policy}
+                "best": self.best}
 
     def load_tree(self, ck: dict) -> None:
         self.policy.load_state_dict(ck["policy"])
@@ -68,18 +74,20 @@ class DQNTrainer(Persistent, Trainer):
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
         self.buffer.load_state_dict(ck["buffer"])
-        self.best_policy = {k: v for k, v in ck["best_policy"].items()}
-        build_qnet(self.spec).load_state_dict(self.best_policy)  # shapes checked
+        self.best = dict(ck["best"])
+        if self.best["state"] is not None:
+            build_qnet(self.spec).load_state_dict(self.best["state"])  # shapes checked
         self.episode, self.global_step = int(ck["episode"]), int(ck["global_step"])
-        self.best_miou = float(ck["best_miou"])
 
     def handed_out(self) -> tuple[torch.nn.Module, dict]:
-        """The last policy (faithful) or the best training episode's (fixed)."""
-        if self.cfg.agent.mode == "faithful":
+        """The last policy (faithful) or the best one on held-out selection episodes (fixed)."""
+        if self.cfg.agent.mode == "faithful" or self.best["state"] is None:
             return self.policy, {"selection": "last policy"}
         net = build_qnet(self.spec)
-        net.load_state_dict(self.best_policy)
-        return net, {"selection": "best episode D_R mIoU", "best_final_miou": self.best_miou}
+        net.load_state_dict(self.best["state"])
+        return net, {"selection": "best held-out selection mIoU",
+                     "selected_episode": self.best["episode"],
+                     "selection_miou": self.best["selection_miou"]}
 
     # --- one episode ------------------------------------------------------------------------
     def play_episode(self) -> dict:
@@ -136,7 +144,18 @@ class DQNTrainer(Persistent, Trainer):
             "class_entropy": distribution_entropy(game.labelled_distribution()),
             "wall": time.perf_counter() - start,
         }
-        if miou > self.best_miou:
-            self.best_miou = miou
-            self.best_policy = copy.deepcopy(self.policy.state_dict())
         return row
+
+    def after_episode(self, row: dict) -> None:
+        """Fixed mode: judge the greedy policy on the held-out selection episodes."""
+        a = self.cfg.agent
+        if a.mode == "faithful" or (self.episode % a.heldout_every
+                                    and self.episode != a.episodes):
+            return
+        net = copy.deepcopy(self.policy).cpu()
+        judged = self.selection.judge(self.episode, greedy_pick(
+            lambda o: policy_scores(net, o, self.spec)))
+        if self.best["selection_miou"] is None or \
+                judged["selection_miou"] > self.best["selection_miou"]:
+            self.best = {"episode": self.episode, "selection_miou": judged["selection_miou"],
+                         "state": copy.deepcopy(net.state_dict())}

@@ -114,8 +114,8 @@ class AgentConfig:
     head_sample: int = 10000  # head game: labelled start-set pixels every fit keeps
     head_iterations: int = 30  # head game: L-BFGS iterations of each step's refit
     head_stride: int = 2  # head game: fits read every head_stride-th feature pixel per direction
-    heldout_seeds: int = 4  # credit/search: held-out selection episodes that choose the policy
-    heldout_every: int = 10  # credit: judge the policy on them every this many episodes
+    heldout_seeds: int = 4  # fixed/credit/search: held-out selection episodes choose the policy
+    heldout_every: int = 10  # fixed/credit: judge the policy on them every this many episodes
     residual_hidden: int = 64  # credit: hidden units of the entropy-started scorer's residual
     updates_per_step: int = 4  # credit: minibatch updates per game step
     grad_clip: float = 10.0  # credit: gradient-norm clip of the scorer

@@ -1,4 +1,5 @@
-"""The entropy-started learners (agent.mode credit and search) in the head game, end to end on
+"""The learners that hand out a policy chosen on held-out episodes (agent.mode fixed, credit
+and search) in the head game, end to end on
 synthetic-tiny: the test split is never read, held-out episodes never train, interruptions
 resume exactly, and a policy that never beat entropy acts as entropy in `ralis simulate`."""
 
@@ -20,6 +21,7 @@ from ralis.rl.scorers import EntropyResidual
 
 COMMON = ["agent.game=head", "agent.heldout_seeds=2", "threads=1"]
 MODES = {
+    "fixed": ["agent.mode=fixed", "agent.episodes=3", "agent.heldout_every=2"],
     "credit": ["agent.mode=credit", "agent.episodes=3", "agent.heldout_every=2",
                "agent.residual_hidden=8"],
     "search": ["agent.mode=search", "agent.episodes=2", "agent.search_population=3",
@@ -117,3 +119,19 @@ def test_a_search_policy_that_never_beat_entropy_acts_as_entropy(proto, tmp_path
         assert [b["miou"] for b in ral["budgets"]] == [b["miou"] for b in ent["budgets"]]
     else:
         assert summary["selection_miou"] > 0
+
+
+def test_the_dqn_hands_out_its_best_held_out_judgement(proto, tmp_path):
+    summary = train_agent(_cfg("fixed"), tmp_path / "dqn", progress=False, proto=proto)
+    judged = {}
+    for r in summary["heldout"]:
+        if r["policy"] == "agent" and r["role"] == "selection":
+            judged.setdefault(r["episode"], []).append(r["miou"])
+    assert sorted(judged) == [2, 3]  # every 2 episodes and the last; never a training score
+    means = {e: sum(v) / len(v) for e, v in judged.items()}
+    best = max(means, key=lambda e: (means[e], -e))
+    assert summary["selection"] == "best held-out selection mIoU"
+    assert summary["selected_episode"] == best
+    assert summary["selection_miou"] == pytest.approx(means[best])
+    _, _, record = load_policy(tmp_path / "dqn" / "policy.safetensors")
+    assert record["selected_episode"] == best and record["mode"] == "fixed"

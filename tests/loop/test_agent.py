@@ -129,7 +129,8 @@ def test_resumed_ralis_run_reuses_its_recorded_policy(trained, tiny_cfg, tiny_pr
 def test_train_passes_trains_the_game_model_that_many_times(tiny_cfg, tiny_proto, tmp_path,
                                                             monkeypatch):
     """agent.train_passes=3: every game step trains three passes over its new regions."""
-    cfg = apply_overrides(tiny_cfg, ["agent.train_passes=3", "agent.episodes=1"])
+    cfg = apply_overrides(tiny_cfg, ["agent.train_passes=3", "agent.episodes=1",
+                                     "agent.mode=faithful"])  # no held-out judging
     seen = []
     real = net_mod.train_pass
 
