@@ -2,6 +2,7 @@
 
 from ralis.agents.credit import CreditTrainer
 from ralis.agents.dqn import DQNTrainer
+from ralis.agents.imitation import ImitationTrainer
 from ralis.agents.search import SearchTrainer
 from ralis.registry import Registry
 
@@ -10,5 +11,6 @@ TRAINERS.register("faithful")(DQNTrainer)
 TRAINERS.register("fixed")(DQNTrainer)
 TRAINERS.register("credit")(CreditTrainer)
 TRAINERS.register("search")(SearchTrainer)
+TRAINERS.register("imitation")(ImitationTrainer)
 
 __all__ = ["TRAINERS"]

@@ -3,8 +3,10 @@ policy it hands out on held-out selection episodes.
 
 The learners (one module each) are the paper's DQN (:mod:`ralis.agents.dqn`, ``agent.mode``
 ``faithful`` / ``fixed``), a DQN with per-step credit over an entropy-started scorer
-(:mod:`ralis.agents.credit`, ``credit``) and episode-level search of an entropy-started scorer
-(:mod:`ralis.agents.search`, ``search``). ``Trainer.run()`` plays the remaining episodes
+(:mod:`ralis.agents.credit`, ``credit``), episode-level search of an entropy-started scorer
+(:mod:`ralis.agents.search`, ``search``) and imitation of a ground-truth expert
+(:mod:`ralis.agents.imitation`, ``imitation``; the step learners share
+:mod:`ralis.agents.residual`). ``Trainer.run()`` plays the remaining episodes
 resumably and returns the summary written to ``agent.json``.
 """
 

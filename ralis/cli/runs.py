@@ -197,8 +197,9 @@ def train_agent_cmd(
         help="Training episodes (search: generations; default: the preset's).")] = None,
     mode: Annotated[str | None, typer.Option(
         help="Learner: faithful or fixed (the paper's DQN), credit (per-step credit over an "
-             "entropy-started scorer) or search (entropy-started scorer tuned by episode-level "
-             "search); default: the preset's.")] = None,
+             "entropy-started scorer), search (entropy-started scorer tuned by episode-level "
+             "search) or imitation (entropy-started scorer imitating a ground-truth expert); "
+             "default: the preset's.")] = None,
     preset: Preset = None, dataset: Dataset = None, data_root: DataRoot = None,
     seed: Seed = None, out: Out = None, device: Device = None, resolution: Resolution = None,
     region_size: RegionSize = None, regions: RegionKind = None, set_: Sets = None, resume: Resume = False, quiet: Quiet = False,
@@ -221,7 +222,8 @@ def train_agent_cmd(
     summary = train_agent(req.cfg, out, resume=resume, progress=not quiet, given=req.given,
                           given_preset=req.preset)
     table = Table(title=f"agent training ({summary['mode']} mode), seed {summary['seed']}")
-    for col in ("episode", "return", "final D_R mIoU", "epsilon", "loss", "s"):
+    explore = "expert share" if summary["mode"] == "imitation" else "epsilon"
+    for col in ("episode", "return", "final D_R mIoU", explore, "loss", "s"):
         table.add_column(col, justify="right")
     for e in summary["episodes_log"]:
         table.add_row(str(e["episode"]), f"{e['return']:.2f}", f"{100 * e['final_miou']:.2f}",
@@ -232,8 +234,9 @@ def train_agent_cmd(
     console.print(f"start-model D_R mIoU {100 * summary['start_miou']:.2f}%; "
                   f"policy: {summary['policy']}")
     if summary.get("selected_episode") is not None:
+        start = "" if summary["mode"] == "fixed" else "; 0 = the start scorer, entropy"
         console.print(f"handed out: the policy of episode {summary['selected_episode']} (best "
-                      "on the held-out selection episodes; 0 = the start scorer, entropy)")
+                      f"on the held-out selection episodes{start})")
 
 
 def benchmark(

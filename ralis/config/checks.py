@@ -68,6 +68,7 @@ def validate(cfg: RunConfig) -> RunConfig:
          and 0 < cfg.agent.search_elite <= 1 and 0 < cfg.agent.search_smoothing <= 1,
          "agent.grad_clip, target_clip and search_sigma must be > 0, search_elite and "
          "search_smoothing in (0, 1]"),
+        (0 <= cfg.agent.imitation_beta <= 1, "agent.imitation_beta must be in [0, 1]"),
         (cfg.agent.kl_mode in ("adaptive", "fixed"), "agent.kl_mode must be 'adaptive' or 'fixed'"),
         (cfg.agent.train_passes >= 1, "agent.train_passes must be >= 1"),
         (cfg.agent.game in ("net", "head"), "agent.game must be 'net' or 'head'"),

@@ -86,7 +86,8 @@ class ALConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    mode: str = "fixed"  # learner: "faithful", "fixed" (the paper's DQN), "credit", "search"
+    mode: str = "fixed"  # learner: "faithful", "fixed" (the paper's DQN), "credit", "search",
+    # "imitation"
     episodes: int = 100  # training episodes (search: generations)
     episode_budget: int = 480  # regions labelled per episode on D_T
     pool_size: int = 20  # N during DQN training
@@ -126,6 +127,7 @@ class AgentConfig:
     search_smoothing: float = 0.7  # search: step of the Gaussian toward the elite
     search_sigma: float = 0.3  # search: the Gaussian's starting SD per descriptor weight
     head_start_iterations: int = 200  # head game: L-BFGS iterations of the start head
+    imitation_beta: float = 0.5  # imitation: expert share in episode i is imitation_beta**(i-1)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class RunConfig:
         return self.al.pool_sizes.get(strategy, self.al.default_pool_size)
 
 
-AGENT_MODES = ("faithful", "fixed", "credit", "search")
+AGENT_MODES = ("faithful", "fixed", "credit", "search", "imitation")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -8,7 +8,8 @@
 * :mod:`ralis.rl.dqn` -- epsilon schedules, action selection, double-DQN target and update;
 * :mod:`ralis.rl.observe`, :mod:`ralis.rl.scorers`, :mod:`ralis.rl.policy` -- a step's observation,
   the scorers over it (the paper's Q-network, the entropy-started scorer), policy files;
-* :mod:`ralis.rl.credit`, :mod:`ralis.rl.search` -- per-step credit targets, episode-level search.
+* :mod:`ralis.rl.credit`, :mod:`ralis.rl.search`, :mod:`ralis.rl.imitation` -- per-step credit
+  targets, episode-level search, DAgger-style imitation.
 """
 
 from ralis.rl.action_features import action_features, kl_histogram, kl_matrix, kl_to_set_histogram

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS budgets (
 CREATE TABLE IF NOT EXISTS episodes (
     episode INTEGER PRIMARY KEY, return REAL, final_miou REAL, start_miou REAL, epsilon REAL,
     loss REAL, dqn_lr REAL, labelled INTEGER, class_entropy REAL, wall REAL,
-    best_fitness REAL, search_std REAL);
+    best_fitness REAL, search_std REAL, expert_agreement REAL);
 CREATE TABLE IF NOT EXISTS heldout (
     episode INTEGER, seed INTEGER, policy TEXT, role TEXT, miou REAL,
     PRIMARY KEY (episode, seed, policy, role));

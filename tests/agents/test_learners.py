@@ -1,5 +1,5 @@
-"""The learners that hand out a policy chosen on held-out episodes (agent.mode fixed, credit
-and search) in the head game, end to end on
+"""The learners that hand out a policy chosen on held-out episodes (agent.mode fixed, credit,
+imitation and search) in the head game, end to end on
 synthetic-tiny: the test split is never read, held-out episodes never train, interruptions
 resume exactly, and a policy that never beat entropy acts as entropy in `ralis simulate`."""
 
@@ -9,8 +9,10 @@ import pytest
 import torch
 
 import ralis.agents.credit as credit_mod
+import ralis.agents.imitation as imitation_mod
 from ralis.config import apply_overrides, get_preset
 from ralis.data.protocol import load_protocol
+from ralis.errors import RalisError
 from ralis.game.head import HeadGame
 from ralis.game.heldout import MAX_TRAINING_EPISODES, SELECTION_EPISODES, evaluate, fixed_pick
 from ralis.loop.agent import train_agent
@@ -24,6 +26,8 @@ MODES = {
     "fixed": ["agent.mode=fixed", "agent.episodes=3", "agent.heldout_every=2"],
     "credit": ["agent.mode=credit", "agent.episodes=3", "agent.heldout_every=2",
                "agent.residual_hidden=8"],
+    "imitation": ["agent.mode=imitation", "agent.episodes=3", "agent.heldout_every=2",
+                  "agent.residual_hidden=8", "agent.batch_size=4"],
     "search": ["agent.mode=search", "agent.episodes=2", "agent.search_population=3",
                "agent.search_seeds=2"],
 }
@@ -135,3 +139,20 @@ def test_the_dqn_hands_out_its_best_held_out_judgement(proto, tmp_path):
     assert summary["selection_miou"] == pytest.approx(means[best])
     _, _, record = load_policy(tmp_path / "dqn" / "policy.safetensors")
     assert record["selected_episode"] == best and record["mode"] == "fixed"
+
+
+def test_imitation_follows_its_expert_schedule_and_its_guard_stops_a_divergence(
+        proto, tmp_path, monkeypatch):
+    """The expert's share halves every episode (it plays all of the first), every episode
+    trains, agreement with the expert is logged, and a non-finite loss stops with one line."""
+    cfg = apply_overrides(_cfg("imitation"), ["agent.episodes=4", "agent.heldout_every=4",
+                                              "agent.batch_size=2"])
+    summary = train_agent(cfg, tmp_path / "im", progress=False, proto=proto)
+    log = summary["episodes_log"]
+    assert [e["epsilon"] for e in log] == [1.0, 0.5, 0.25, 0.125]
+    assert all(e["loss"] is not None and 0 <= e["expert_agreement"] <= 1 for e in log)
+    real = imitation_mod.ImitationTrainer.batch_loss
+    monkeypatch.setattr(imitation_mod.ImitationTrainer, "batch_loss",
+                        lambda self, entries: real(self, entries) * float("nan"))
+    with pytest.raises(RalisError, match="imitation learner diverged.*lower agent.lr"):
+        train_agent(cfg, tmp_path / "nan", progress=False, proto=proto)
