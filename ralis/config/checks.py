@@ -71,6 +71,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         (0 <= cfg.agent.imitation_beta <= 1, "agent.imitation_beta must be in [0, 1]"),
         (cfg.agent.kl_mode in ("adaptive", "fixed"), "agent.kl_mode must be 'adaptive' or 'fixed'"),
         (cfg.agent.train_passes >= 1, "agent.train_passes must be >= 1"),
+        (cfg.agent.net_regions in ("new", "all"), "agent.net_regions must be 'new' or 'all'"),
         (cfg.agent.game in ("net", "head"), "agent.game must be 'net' or 'head'"),
         (cfg.agent.head_l2 > 0 and cfg.agent.head_sample >= 1 and cfg.agent.head_iterations >= 1
          and cfg.agent.head_start_iterations >= 1 and cfg.agent.head_stride >= 1,

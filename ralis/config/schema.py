@@ -109,6 +109,9 @@ class AgentConfig:
     normalize_hist: bool = False  # class histograms as fractions (paper) or raw counts (code)
     start_images: int = 10  # D_S images that train the agent's start model (stands in for GTA)
     train_passes: int = 1  # SGD passes over the K new regions per game step (authors: 1)
+    net_regions: str = "new"  # net game: each step trains on the K "new" regions (authors) or
+    # on K drawn from "all" regions labelled so far (the same SGD iterations)
+    net_freeze_bn: bool = False  # net game: BatchNorm statistics frozen during the game
     start_from: str = "state"  # start model trained on D_S ("state") or half of D_T ("dt-half")
     game: str = "net"  # the labelling game: "net" (the paper's SGD game) or "head" (ralis.game)
     head_l2: float = 1e-2  # head game: L2 penalty of the logistic-regression head

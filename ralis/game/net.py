@@ -3,7 +3,10 @@
 Each episode resets the network to its start weights; each step labels one region per pool,
 trains ``agent.train_passes`` SGD passes over the K new regions (batches drawn by the step's
 generator), steps the lr scheduler ``train.lr_steps_per_step`` times and pays 100 x the change
-of D_R mIoU. ``agent.mode=faithful`` measures the first step's change from 0 (the authors' code),
+of D_R mIoU. Two options make the game less of a random walk (issue #21's "sane" net game):
+``agent.net_regions=all`` trains each step on K regions drawn from *every* region labelled so
+far (the same number of SGD iterations), and ``agent.net_freeze_bn=true`` keeps BatchNorm's
+running statistics at the start model's. Their defaults are the paper's game, bit for bit. ``agent.mode=faithful`` measures the first step's change from 0 (the authors' code),
 the other modes from the start model's D_R mIoU. The reward carries the SGD noise of those few
 batches (measured by ``benchmarks/game_signal.py net``).
 """
@@ -92,9 +95,14 @@ class NetGame:
         self.oracle.label(chosen)
         data = LabelledData(self.images.images_u8, self.oracle.partial_masks, self.regions,
                             self.proto.ignore_index)
+        ids = chosen
+        if cfg.agent.net_regions == "all":  # K of everything labelled so far, the new included
+            every = self.pool.labelled_ids()
+            ids = every[torch.randperm(every.numel(), generator=generator)[: chosen.numel()]]
         for _ in range(cfg.agent.train_passes):  # more passes: a reward less of SGD noise
-            train_pass(self.model, self.optimizer, data, chosen, cfg.train, generator,
-                       cfg.device, hint=f"train.lr={cfg.train.lr:g}")
+            train_pass(self.model, self.optimizer, data, ids, cfg.train, generator,
+                       cfg.device, hint=f"train.lr={cfg.train.lr:g}",
+                       freeze_bn=cfg.agent.net_freeze_bn)
         for _ in range(cfg.train.lr_steps_per_step):
             self.scheduler.step()
         miou = self.score("reward")

@@ -81,13 +81,20 @@ def train_pass(
     device: str = "cpu",
     max_iters: int | None = None,
     hint: str | None = None,
+    freeze_bn: bool = False,
 ) -> float:
     """One shuffled pass of SGD over crops around ``region_ids [M]``; returns the mean loss.
 
+    ``freeze_bn``: BatchNorm layers normalise with their running statistics and leave them
+    unchanged (their affine weights still learn), so a few small batches do not rewrite them.
     A non-finite loss or weight raises :class:`ralis.training.divergence.DivergenceError`;
     ``hint`` names the setting to blame (e.g. ``"train.lr=0.01"``).
     """
     model.train()
+    if freeze_bn:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
     order = region_ids[torch.randperm(region_ids.numel(), generator=generator)]
     losses = []
     for it, start in enumerate(range(0, order.numel(), cfg.batch_size)):

@@ -146,6 +146,40 @@ def test_train_passes_trains_the_game_model_that_many_times(tiny_cfg, tiny_proto
     assert all(len(ids) == cfg.al.regions_per_step for ids in seen)
 
 
+def test_sane_net_game_trains_on_everything_labelled_with_frozen_batchnorm(
+        tiny_cfg, tiny_proto, tmp_path, monkeypatch):
+    """agent.net_regions=all: each step trains on K regions drawn from every region labelled
+    so far (earlier ones too); agent.net_freeze_bn: the game never moves BatchNorm statistics."""
+    cfg = apply_overrides(tiny_cfg, ["agent.net_regions=all", "agent.net_freeze_bn=true",
+                                     "agent.episodes=1", "agent.mode=faithful",
+                                     "agent.episode_budget=16"])
+    labelled, trained, frozen = [], [], []
+    real_pass, real_play = net_mod.train_pass, net_mod.NetGame.play
+
+    def spy_play(self, chosen, generator):
+        labelled.append(set(chosen.tolist()))
+        return real_play(self, chosen, generator)
+
+    def spy_pass(model, opt, data, ids, *args, **kwargs):
+        trained.append(set(ids.tolist()))
+        bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        before = [m.running_mean.clone() for m in bn]
+        loss = real_pass(model, opt, data, ids, *args, **kwargs)
+        frozen.append(bool(bn) and all(torch.equal(b, m.running_mean)
+                                       for b, m in zip(before, bn, strict=True)))
+        return loss
+
+    monkeypatch.setattr(net_mod.NetGame, "play", spy_play)
+    monkeypatch.setattr(net_mod, "train_pass", spy_pass)
+    train_agent(cfg, tmp_path / "a", progress=False, proto=tiny_proto)
+    K = cfg.al.regions_per_step
+    assert len(trained) == len(labelled) == 16 // K and all(frozen)
+    for t, ids in enumerate(trained):
+        so_far = set().union(*labelled[: t + 1])
+        assert len(ids) == K and ids <= so_far
+    assert any(ids - labelled[t] for t, ids in enumerate(trained))  # earlier regions again
+
+
 def test_dt_half_start_model_and_game_images_are_disjoint_halves(tiny_cfg, tiny_proto, tmp_path,
                                                                  monkeypatch):
     """agent.start_from=dt-half: the start model trains on D_T's first half, the game labels
