@@ -133,6 +133,32 @@ def learning_curve(run_dir: Path) -> dict:
     return {"points": points, "rising": rising}
 
 
+def design_lines(agents: dict, names: list[str]) -> list[str]:
+    """One line per design (``agent.mode``) trained with several agent seeds: the paired
+    differences of all its agents pooled (a plain bootstrap over every agent's episodes; the
+    per-seed means beside it show whether the seeds agree)."""
+    by_mode: dict[str, list[dict]] = {}
+    for name in names:
+        by_mode.setdefault(agents[name]["policy_record"]["mode"], []).append(agents[name])
+    lines = []
+    for mode, group in by_mode.items():
+        if len(group) < 2:
+            continue
+        parts = []
+        for role in ROLES:
+            for b in ("random", "entropy"):
+                per_seed = [e["paired"][f"{role}:agent-{b}"] for e in group]
+                pooled = [v for x in per_seed for v in x["values"]]
+                lo, hi = bootstrap_interval(pooled)
+                seeds = ", ".join(f"{x['mean']:+.2f}" for x in per_seed)
+                label = {"reward": "D_R", "selection": group[0]["splits"]["selection"]}.get(
+                    role, role)
+                parts.append(f"{label} agent-{b} {statistics.fmean(pooled):+.2f} [{lo:+.2f}, "
+                             f"{hi:+.2f}] (seeds {seeds})")
+        lines.append(f"# design {mode}, {len(group)} agent seeds pooled: " + "; ".join(parts))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("agents", nargs="+", type=Path, help="agent run directories")
@@ -198,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(f"# {run_dir} learning curve (selection split, vs random): last - "
                          f"first {lc['last_minus_first']:+.2f}, SE {lc['se']:.2f}, rises by "
                          f"> 2 SE: {lc['rises']}")
+    lines += design_lines(results["agents"], [str(d) for d in args.agents])
     first = results["agents"][str(args.agents[0])]
     p, n = first["paired"], len(episodes)
 
