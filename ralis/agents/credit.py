@@ -17,11 +17,9 @@ import torch
 
 from ralis.agents.residual import LOSS_LIMIT, ResidualLearner
 from ralis.game.scoring import policy_scores, residual_inputs
-from ralis.metrics import distribution_entropy
 from ralis.rl.credit import RunningScale, vdn_loss, vdn_target
 from ralis.rl.dqn import linear_epsilon
 from ralis.run.session import step_seed
-from ralis.training.divergence import blame
 
 __all__ = ["CreditTrainer", "LOSS_LIMIT"]
 
@@ -58,10 +56,6 @@ class CreditTrainer(ResidualLearner):
             targets.append(vdn_target(r, nxt, a.gamma, a.target_clip))
         return vdn_loss(torch.stack(q_sum).unsqueeze(1), torch.cat(targets))
 
-    def play_episode(self) -> dict:
-        with blame(f"train.lr={self.cfg.train.lr:g}"):
-            return self._play_episode()
-
     def _play_episode(self) -> dict:
         cfg, a, game, spec = self.cfg, self.cfg.agent, self.game, self.spec
         self.episode += 1
@@ -90,10 +84,4 @@ class CreditTrainer(ResidualLearner):
             losses += self.train_on_buffer()
             if self.global_step % a.target_sync == 0:
                 self.target.load_state_dict(self.scorer.state_dict())
-        miou = game.last.get("reward_miou", game.past) if t else game.past
-        return {"episode": ep, "return": total, "final_miou": miou,
-                "start_miou": self.start_miou, "epsilon": epsilon,
-                "loss": sum(losses) / len(losses) if losses else None,
-                "dqn_lr": a.lr, "labelled": game.labelled_count(),
-                "class_entropy": distribution_entropy(game.labelled_distribution()),
-                "wall": time.perf_counter() - start}
+        return self.episode_row(start, total, losses, epsilon, t)

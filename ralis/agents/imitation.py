@@ -23,10 +23,8 @@ import torch
 from ralis.agents.residual import ResidualLearner
 from ralis.game.policies import error_oracle
 from ralis.game.scoring import policy_scores, residual_inputs
-from ralis.metrics import distribution_entropy
 from ralis.rl.imitation import dagger_beta, imitation_loss, mix_picks
 from ralis.run.session import step_seed
-from ralis.training.divergence import blame
 
 __all__ = ["ImitationTrainer"]
 
@@ -35,10 +33,6 @@ class ImitationTrainer(ResidualLearner):
     def batch_loss(self, entries: list[dict]) -> torch.Tensor:
         scores = torch.stack([self.scorer(e["entropy"], e["desc"]) for e in entries])
         return imitation_loss(scores, torch.stack([e["expert"] for e in entries]))
-
-    def play_episode(self) -> dict:
-        with blame(f"train.lr={self.cfg.train.lr:g}"):
-            return self._play_episode()
 
     def _play_episode(self) -> dict:
         cfg, a, game, spec = self.cfg, self.cfg.agent, self.game, self.spec
@@ -61,11 +55,5 @@ class ImitationTrainer(ResidualLearner):
             total += game.play(obs.pools.gather(1, actions.unsqueeze(1)).squeeze(1), g)
             obs = game.observe()
             losses += self.train_on_buffer()
-        miou = game.last.get("reward_miou", game.past) if t else game.past
-        return {"episode": ep, "return": total, "final_miou": miou,
-                "start_miou": self.start_miou, "epsilon": beta,
-                "loss": sum(losses) / len(losses) if losses else None,
-                "dqn_lr": a.lr, "labelled": game.labelled_count(),
-                "class_entropy": distribution_entropy(game.labelled_distribution()),
-                "wall": time.perf_counter() - start,
+        return {**self.episode_row(start, total, losses, beta, t),
                 "expert_agreement": agree / picks if picks else None}

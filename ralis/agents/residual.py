@@ -6,13 +6,15 @@ of ``agent.residual_hidden`` units, starting as entropy), Adam, a ring buffer of
 selection-split mIoU on held-out selection episodes, judged every ``agent.heldout_every``
 episodes and after the last; episode 0 is the start scorer, entropy itself.
 
-A learner supplies ``step_loss(entry) -> scalar`` (one buffered step's loss) and the episode.
+A learner supplies ``batch_loss(entries) -> scalar`` (a minibatch of buffered steps) and
+``_play_episode()``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 
 import torch
 
@@ -21,7 +23,9 @@ from ralis.agents.persist import Persistent
 from ralis.errors import RalisError
 from ralis.game.heldout import check_training_episodes, greedy_pick
 from ralis.game.scoring import policy_scores
+from ralis.metrics import distribution_entropy
 from ralis.rl.scorers import EntropyResidual
+from ralis.training.divergence import blame
 
 __all__ = ["ResidualLearner", "LOSS_LIMIT"]
 
@@ -79,12 +83,8 @@ class ResidualLearner(Persistent, Trainer):
             self.buffer[self.position] = entry
             self.position = (self.position + 1) % len(self.buffer)
 
-    def step_loss(self, entry: dict) -> torch.Tensor:
-        raise NotImplementedError
-
     def batch_loss(self, entries: list[dict]) -> torch.Tensor:
-        """The minibatch's loss; by default the mean of :meth:`step_loss`."""
-        return torch.stack([self.step_loss(e) for e in entries]).mean()
+        raise NotImplementedError
 
     def update(self) -> float:
         """One minibatch of ``agent.batch_size`` buffered steps; returns its loss."""
@@ -101,6 +101,26 @@ class ResidualLearner(Persistent, Trainer):
             raise RalisError(f"the {a.mode} learner diverged (loss {value:.3g} at episode "
                              f"{self.episode}); lower agent.lr={a.lr:g}{self.divergence_extra()}")
         return value
+
+    def play_episode(self) -> dict:
+        with blame(f"train.lr={self.cfg.train.lr:g}"):
+            return self._play_episode()
+
+    def _play_episode(self) -> dict:
+        raise NotImplementedError
+
+    def episode_row(self, start: float, total: float, losses: list[float], explore: float,
+                    steps: int) -> dict:
+        """The run store's row of the episode just played (``explore``: ε or the expert's
+        share)."""
+        game = self.game
+        miou = game.last.get("reward_miou", game.past) if steps else game.past
+        return {"episode": self.episode, "return": total, "final_miou": miou,
+                "start_miou": self.start_miou, "epsilon": explore,
+                "loss": sum(losses) / len(losses) if losses else None,
+                "dqn_lr": self.cfg.agent.lr, "labelled": game.labelled_count(),
+                "class_entropy": distribution_entropy(game.labelled_distribution()),
+                "wall": time.perf_counter() - start}
 
     def divergence_extra(self) -> str:
         return ""
