@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("agents", nargs="+", type=Path, help="agent run directories")
     ap.add_argument("--seeds", type=int, default=16, help="held-out gate episodes (>= 16)")
     ap.add_argument("--control", action="append", default=[], choices=["random-qnet"])
+    ap.add_argument("--control-agents", type=int, default=None,
+                    help="play --control in the games of the first N agents only (default all)")
     ap.add_argument("--control-dir", action="append", default=[], type=Path,
                     help="another agent directory played as a control in its own game")
     ap.add_argument("--threads", type=int, default=1)
@@ -181,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg, proto, spec, game = agent_game(run_dir)
         net, _, record = load_policy(run_dir / POLICY)
         picks = {"agent": pick_of(net, spec)}
-        if run_dir in args.agents and "random-qnet" in args.control:
+        controlled = args.agents[:args.control_agents]
+        if run_dir in controlled and "random-qnet" in args.control:
             torch.manual_seed(12345)
             picks["random-qnet"] = pick_of(build_qnet(spec), spec)
         key = game_key(cfg, run_dir)
