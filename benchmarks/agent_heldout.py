@@ -178,12 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     episodes = gate_episodes(args.seeds)
     results = {"command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
                "git_revision": git_revision(), "episodes": episodes, "agents": {}}
+    controlled = args.agents[:args.control_agents]
     for run_dir in [*args.agents, *args.control_dir]:
         t0 = time.perf_counter()
         cfg, proto, spec, game = agent_game(run_dir)
         net, _, record = load_policy(run_dir / POLICY)
         picks = {"agent": pick_of(net, spec)}
-        controlled = args.agents[:args.control_agents]
         if run_dir in controlled and "random-qnet" in args.control:
             torch.manual_seed(12345)
             picks["random-qnet"] = pick_of(build_qnet(spec), spec)

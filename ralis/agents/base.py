@@ -96,6 +96,13 @@ class Selection:
             self.store.add_heldout([{**r, "episode": episode} for r in rows])
         return self.summary(episode)
 
+    def improves(self, best_miou: float | None, episode: int,
+                 pick: Callable[[Observation], torch.Tensor]) -> float | None:
+        """Judge ``pick`` as ``episode``'s policy; its mean selection mIoU when it beats
+        ``best_miou`` (``None``: nothing judged yet, so it does), else ``None``."""
+        miou = self.judge(episode, pick)["selection_miou"]
+        return miou if best_miou is None or miou > best_miou else None
+
     def summary(self, episode: int) -> dict:
         def by_seed(ep, policy):
             return {r["seed"]: r["miou"] for r in self._rows(ep, policy)

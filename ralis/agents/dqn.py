@@ -153,9 +153,8 @@ class DQNTrainer(Persistent, Trainer):
                                     and self.episode != a.episodes):
             return
         net = copy.deepcopy(self.policy).cpu()
-        judged = self.selection.judge(self.episode, greedy_pick(
+        won = self.selection.improves(self.best["selection_miou"], self.episode, greedy_pick(
             lambda o: policy_scores(net, o, self.spec)))
-        if self.best["selection_miou"] is None or \
-                judged["selection_miou"] > self.best["selection_miou"]:
-            self.best = {"episode": self.episode, "selection_miou": judged["selection_miou"],
-                         "state": copy.deepcopy(net.state_dict())}
+        if won is not None:
+            self.best = {"episode": self.episode, "selection_miou": won,
+                         "state": net.state_dict()}

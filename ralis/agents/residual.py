@@ -34,8 +34,6 @@ LOSS_LIMIT = 1e4
 
 
 class ResidualLearner(Persistent, Trainer):
-    divergence_hint = "agent.lr"
-
     def __init__(self, cfg, run, proto, progress: bool = True):
         Trainer.__init__(self, cfg, run, proto, progress)
         a = cfg.agent
@@ -140,8 +138,8 @@ class ResidualLearner(Persistent, Trainer):
             self.selection.baselines()
             self.best["selection_miou"] = self.selection.baseline_mean("entropy")
         scorer = copy.deepcopy(self.scorer)
-        judged = self.selection.judge(self.episode, greedy_pick(
+        won = self.selection.improves(self.best["selection_miou"], self.episode, greedy_pick(
             lambda o: policy_scores(scorer, o, self.spec)))
-        if judged["selection_miou"] > self.best["selection_miou"]:
-            self.best = {"episode": self.episode, "selection_miou": judged["selection_miou"],
-                         "state": copy.deepcopy(self.scorer.state_dict())}
+        if won is not None:
+            self.best = {"episode": self.episode, "selection_miou": won,
+                         "state": scorer.state_dict()}

@@ -100,8 +100,8 @@ class SearchTrainer(Persistent, Trainer):
             self.selection.baselines()
             self.best["selection_miou"] = self.selection.baseline_mean("entropy")
         scorer = self.scorer(self.mean.clone())
-        judged = self.selection.judge(self.episode, greedy_pick(
+        won = self.selection.improves(self.best["selection_miou"], self.episode, greedy_pick(
             lambda o: policy_scores(scorer, o, self.spec)))
-        if judged["selection_miou"] > self.best["selection_miou"]:
-            self.best = {"episode": self.episode, "selection_miou": judged["selection_miou"],
+        if won is not None:
+            self.best = {"episode": self.episode, "selection_miou": won,
                          "w": copy.deepcopy(self.mean)}

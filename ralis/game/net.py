@@ -6,8 +6,9 @@ generator), steps the lr scheduler ``train.lr_steps_per_step`` times and pays 10
 of D_R mIoU. Two options make the game less of a random walk (issue #21's "sane" net game):
 ``agent.net_regions=all`` trains each step on K regions drawn from *every* region labelled so
 far (the same number of SGD iterations), and ``agent.net_freeze_bn=true`` keeps BatchNorm's
-running statistics at the start model's. Their defaults are the paper's game, bit for bit. ``agent.mode=faithful`` measures the first step's change from 0 (the authors' code),
-the other modes from the start model's D_R mIoU. The reward carries the SGD noise of those few
+running statistics at the start model's. Their defaults are the paper's game, bit for bit.
+``agent.mode=faithful`` measures the first step's change from 0 (the authors' code), the other
+modes from the start model's D_R mIoU. The reward carries the SGD noise of those few
 batches (measured by ``benchmarks/game_signal.py net``).
 """
 
