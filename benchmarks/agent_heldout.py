@@ -36,37 +36,21 @@ from pathlib import Path
 
 import torch
 
-from ralis.agents.start import game_split
-from ralis.config import load_config, to_dict
-from ralis.data.protocol import load_protocol
+from ralis.agents.start import saved_game
+from ralis.config import to_dict
 from ralis.files.atomic import atomic_write_text
 from ralis.files.safe import file_digest
-from ralis.game import GAMES
 from ralis.game.heldout import evaluate, fixed_pick, gate_episodes, greedy_pick
 from ralis.game.scoring import policy_scores
-from ralis.models import load_model
 from ralis.provenance import git_revision
 from ralis.report.heldout import heldout_section
 from ralis.report.stats import bootstrap_interval
-from ralis.rl.observe import FeatureSpec
 from ralis.rl.policy import build_qnet, load_policy
 from ralis.run.names import POLICY, START_MODEL
 from ralis.run.store import RunStore
 
 ROLES = ("reward", "selection", "test")
 BASELINES = {"random": partial(fixed_pick, "random"), "entropy": partial(fixed_pick, "entropy")}
-
-
-def agent_game(run_dir: Path, proto=None):
-    cfg = load_config(run_dir / "config.json")
-    proto = proto or load_protocol(cfg.data, progress=False)
-    model, _ = load_model(run_dir / START_MODEL)
-    start_images, game_images = game_split(cfg, proto)
-    spec = FeatureSpec.from_config(cfg.agent, proto.num_classes, proto.regions_of(proto.state),
-                                   len(proto.state))
-    game = GAMES.get(cfg.agent.game)(cfg, proto, model, start_images, game_images, spec,
-                                     cfg.seed)
-    return cfg, proto, spec, game
 
 
 GAME_FIELDS = ("game", "episode_budget", "pool_size", "start_from", "start_images",
@@ -181,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     controlled = args.agents[:args.control_agents]
     for run_dir in [*args.agents, *args.control_dir]:
         t0 = time.perf_counter()
-        cfg, proto, spec, game = agent_game(run_dir)
+        cfg, proto, spec, game = saved_game(run_dir)
         net, _, record = load_policy(run_dir / POLICY)
         picks = {"agent": pick_of(net, spec)}
         if run_dir in controlled and "random-qnet" in args.control:

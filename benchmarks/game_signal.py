@@ -5,7 +5,9 @@ fixed policies on the same paired seeds (an episode seed fixes the candidate poo
 and the training generator, whatever the policy): ``random``, ``entropy`` and ``oracle`` (in
 each pool, the candidate whose labelled pixels the current model gets most wrong: it knows the
 game pool's ground truth, so it bounds what a policy can gain). ``random`` is played a second
-time with another training seed: the training noise. Every episode is scored at its end on D_R
+time with another training seed: the training noise. ``--also POLICY`` plays more fixed
+policies on the same seeds (e.g. ``lookahead``, the head game's first-order one-step lookahead
+oracle), each reported against random and entropy. Every episode is scored at its end on D_R
 (the reward split) and on the two splits the reward never sees: the selection split and test.
 
 Then, at two states of ``--snr-seeds`` episodes -- step 1, and step 10 after 9 random steps --
@@ -99,8 +101,10 @@ def append_cell(path: Path, cell: dict) -> None:
         os.fsync(f.fileno())
 
 
-def episode_cells(game, seeds: list[int], out: Path, cells: dict, log) -> None:
+def episode_cells(game, seeds: list[int], out: Path, cells: dict, log,
+                  also: tuple[str, ...] = ()) -> None:
     runs = [(s, p, 0) for s in seeds for p in POLICIES] + [(s, "random", 1) for s in seeds]
+    runs += [(s, p, 0) for p in also for s in seeds]
     for seed, policy, train_seed in runs:
         key = f"episode:{policy}:{seed}:{train_seed}"
         if key in cells:
@@ -164,10 +168,14 @@ def summarize(cells: dict, seeds: list[int]) -> dict:
         return cells[f"episode:{policy}:{seed}:{ts}"]["final"][role] * 100.0
 
     out = {"seeds": seeds, "diff": {}, "mean": {}}
+    also = extra_policies(cells, seeds)
+    out["also"] = also
+    diffs = {"oracle-random": ("oracle", "random", 0), "entropy-random": ("entropy", "random", 0),
+             "noise": ("random", "random", 1)}
+    for p in also:
+        diffs.update({f"{p}-random": (p, "random", 0), f"{p}-entropy": (p, "entropy", 0)})
     for role in ROLES:
-        for name, (a, b, ta) in {"oracle-random": ("oracle", "random", 0),
-                                 "entropy-random": ("entropy", "random", 0),
-                                 "noise": ("random", "random", 1)}.items():
+        for name, (a, b, ta) in diffs.items():
             d = [final(a, s, role, ta) - final(b, s, role) for s in seeds
                  if f"episode:{a}:{s}:{ta}" in cells]
             if len(d) < 2:  # the noise cells of a --summarize-only run may be missing
@@ -177,11 +185,12 @@ def summarize(cells: dict, seeds: list[int]) -> dict:
             out["diff"][f"{role}:{name}"] = {
                 "mean": statistics.fmean(d), "interval": iv, "wins": sum(x > 0 for x in d),
                 "n": len(d), "sd": statistics.stdev(d)}
-        for p in POLICIES:
+        for p in (*POLICIES, *also):
             out["mean"][f"{role}:{p}"] = statistics.fmean(final(p, s, role) for s in seeds)
     # how much one step's reward swings: SD of the per-step rewards over steps and seeds
     out["step_reward_sd"] = {p: statistics.stdev(
-        r for s in seeds for r in cells[f"episode:{p}:{s}:0"]["rewards"]) for p in POLICIES}
+        r for s in seeds for r in cells[f"episode:{p}:{s}:0"]["rewards"])
+        for p in (*POLICIES, *also)}
     probes = [c for c in cells.values() if c["kind"] == "probe"]
     pairs = [("reward", "selection"), ("reward", "test"), ("selection", "test")]
     for at in (1, 10):
@@ -215,6 +224,12 @@ def summarize(cells: dict, seeds: list[int]) -> dict:
     return out
 
 
+def extra_policies(cells: dict, seeds: list[int]) -> list[str]:
+    """Policies beyond the three played on every one of ``seeds`` (``--also``), sorted."""
+    names = {c["policy"] for c in cells.values() if c["kind"] == "episode"} - set(POLICIES)
+    return sorted(p for p in names if all(f"episode:{p}:{s}:0" in cells for s in seeds))
+
+
 def lines(game: str, label: str, summary: dict, roles: dict[str, str]) -> list[str]:
     d = summary["diff"]
 
@@ -246,8 +261,16 @@ def lines(game: str, label: str, summary: dict, roles: dict[str, str]) -> list[s
         f"{roles['selection']} {_num(pc1['selection~test'])} / {_num(pc10['selection~test'])}",
         "## per-step reward SD (D_R mIoU points): " + ", ".join(
             f"{p} {v:.2f}" for p, v in summary["step_reward_sd"].items()),
+        *[f"## {p}: " + "; ".join(
+            f"{role} {p}-random {_diff(d[f'{role}:{p}-random'])}, {p}-entropy "
+            f"{_diff(d[f'{role}:{p}-entropy'])}" for role in ROLES)
+          for p in summary.get("also", [])],
         f"game_signal: {game} {pair('reward')}; snr step1 {snr(1)}, step10 {snr(10)}",
     ]
+
+
+def _diff(v) -> str:
+    return "n/a" if v is None else f"{v['mean']:+.2f} {_fmt(v['interval'])}"
 
 
 def _num(v) -> str:
@@ -283,6 +306,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--summarize-only", action="store_true",
                     help="publish the finished cells of OUT without playing (seeds with all "
                          "three policies; noise and probes n/a where missing)")
+    ap.add_argument("--also", action="append", default=[], choices=FIXED_POLICIES.names(),
+                    help="another fixed policy to play on the same seeds (repeatable), e.g. "
+                         "lookahead (head game only)")
     ap.add_argument("--summary", type=Path,
                     default=Path("docs/results/agent-v6/game_signal.txt"))
     args = ap.parse_args(argv)
@@ -331,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     cells_path = out / "cells.jsonl"
     cells = load_cells(cells_path)
     seeds = list(range(1, args.seeds + 1))
-    episode_cells(game, seeds, cells_path, cells, log)
+    episode_cells(game, seeds, cells_path, cells, log, tuple(args.also))
     snr_seeds = seeds[: args.snr_seeds] if args.snr_seeds else seeds
     probe_cells(game, snr_seeds, args.sets, args.train_seeds, cells_path, cells, log)
     publish(args, out, meta, cells, seeds)

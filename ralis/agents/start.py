@@ -1,20 +1,24 @@
 """Where an agent's game starts: the images that train its start model, the images it labels,
-and the start model itself (trained once per agent run, resumable)."""
+and the start model itself (trained once per agent run, resumable); an agent run's game
+rebuilt from its folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from ralis.config import RunConfig
-from ralis.data.protocol import ImageSet, Protocol
+from ralis.config import RunConfig, load_config
+from ralis.data.protocol import ImageSet, Protocol, load_protocol
 from ralis.errors import ConfigError
+from ralis.game import GAMES
 from ralis.models import load_model
+from ralis.rl.observe import FeatureSpec
 from ralis.run.names import START_MODEL
 from ralis.run.rundir import Run
 from ralis.training.supervised import finished_model, record_model, save_trained, train_supervised
 
-__all__ = ["game_split", "start_model"]
-
+__all__ = ["game_split", "start_model", "saved_game"]
 
 
 def game_split(cfg: RunConfig, proto: Protocol) -> tuple[ImageSet, ImageSet]:
@@ -56,3 +60,17 @@ def start_model(cfg: RunConfig, proto: Protocol, run: Run, progress: bool) -> to
         record_model(run, path)
     model, _ = load_model(path)
     return model.to(cfg.device)
+
+
+def saved_game(run_dir: Path, proto: Protocol | None = None):
+    """``(cfg, proto, spec, game)`` of the agent run in ``run_dir``: its saved config and start
+    model, the game it was trained in (``proto``: the loaded protocol, to share it)."""
+    cfg = load_config(run_dir / "config.json")
+    proto = proto or load_protocol(cfg.data, progress=False)
+    model, _ = load_model(run_dir / START_MODEL)
+    start_images, game_images = game_split(cfg, proto)
+    spec = FeatureSpec.from_config(cfg.agent, proto.num_classes, proto.regions_of(proto.state),
+                                   len(proto.state))
+    game = GAMES.get(cfg.agent.game)(cfg, proto, model, start_images, game_images, spec,
+                                     cfg.seed)
+    return cfg, proto, spec, game

@@ -49,7 +49,9 @@ class Observation:
     ``labelled [C]`` the class shares of the pixels labelled so far. The query network's inputs,
     ``state [R_S, Ds]`` and ``actions [K, N, Da]`` (:mod:`ralis.rl.state_features`,
     :mod:`ralis.rl.action_features`), are computed
-    the first time they are read (fixed policies never need them).
+    the first time they are read (fixed policies never need them), as is ``lookahead [K, N]``
+    (ground truth, for oracles only: each candidate's predicted drop of the reward split's loss,
+    :mod:`ralis.game.influence`), which only games that can look ahead offer.
     """
 
     step: int
@@ -60,6 +62,7 @@ class Observation:
     labelled: torch.Tensor
     make_state: Callable[[], torch.Tensor] = field(repr=False, default=None)
     make_actions: Callable[[], torch.Tensor] = field(repr=False, default=None)
+    make_lookahead: Callable[[], torch.Tensor] | None = field(repr=False, default=None)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -73,6 +76,15 @@ class Observation:
         if "actions" not in self._cache:
             self._cache["actions"] = self.make_actions()
         return self._cache["actions"]
+
+    @property
+    def lookahead(self) -> torch.Tensor:
+        if self.make_lookahead is None:
+            raise ValueError("this game offers no lookahead; the lookahead oracle needs "
+                             "agent.game=head")
+        if "lookahead" not in self._cache:
+            self._cache["lookahead"] = self.make_lookahead()
+        return self._cache["lookahead"]
 
 
 class Game(Protocol):

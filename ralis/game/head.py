@@ -30,6 +30,7 @@ from ralis.errors import ConfigError
 from ralis.game.base import GAMES, SPLIT_ROLES, Observation, episode_copy
 from ralis.game.candidates import candidate_images, view_candidates
 from ralis.game.head_fit import Standardizer, fit_head, head_logits, zero_head
+from ralis.game.influence import influence_direction, pixel_influence
 from ralis.game.pixels import PixelTable, extract_pixels
 from ralis.metrics import confusion_matrix, mean_iou
 from ralis.models.inference import Prediction
@@ -102,6 +103,7 @@ class HeadGame:
         self.pool_x = self.std(self.pool_table.features)
         self.state_table = self._table(proto.state)
         self._scored: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._reward_x: torch.Tensor | None = None  # D_R standardised, for lookaheads
         self.head = self.start_head
         self.start_score = self.score("reward")
         self.last: dict = {}
@@ -158,10 +160,33 @@ class HeadGame:
         pred = self._predict(self.pool_table, self.pool_x, images)
         labelled = self.pool.labelled_ids()
         truth = torch.as_tensor(self.images.masks[images]).long()
-        return view_candidates(step, pools, pred, images, row_of, truth, self.regions,
-                               lambda: self.oracle.region_distributions(labelled, self.C),
-                               self.labelled_distribution(), self._state(), self.spec,
-                               self.ignore)
+        obs = view_candidates(step, pools, pred, images, row_of, truth, self.regions,
+                              lambda: self.oracle.region_distributions(labelled, self.C),
+                              self.labelled_distribution(), self._state(), self.spec,
+                              self.ignore)
+        head = self.head
+        obs.make_lookahead = lambda: self.lookahead(pools, head)
+        return obs
+
+    def lookahead(self, pools: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+        """``[K, N]``: each candidate's predicted drop of D_R's class-balanced cross-entropy
+        if it were labelled next (:mod:`ralis.game.influence`; reads the pool's ground truth),
+        for the head ``head`` fitted on the labels so far."""
+        a, t = self.cfg.agent, self.pool_table
+        rows = self.labelled_rows()
+        x_fit = torch.cat([self.x0, self.pool_x[rows]])
+        x_r, y_r = self._split("reward")
+        if self._reward_x is None:
+            self._reward_x = self.std(x_r)
+        xs_r = self._reward_x
+        counts = torch.bincount(y_r, minlength=self.C).float()
+        weight = torch.where(counts > 0, 1.0 / counts.clamp_min(1.0), torch.zeros_like(counts))
+        v = influence_direction(x_fit, head, a.head_l2, xs_r, y_r, weight)
+        cand = torch.isin(t.regions, pools.reshape(-1)) & (t.labels != self.ignore)
+        cand = (cand & self.fit_rows).nonzero().squeeze(1)
+        drop = pixel_influence(self.pool_x[cand], t.labels[cand], head, v)
+        total = torch.zeros(len(self.images) * self.regions.per_image, dtype=drop.dtype)
+        return total.index_add_(0, t.regions[cand], drop)[pools]
 
     def _state(self) -> torch.Tensor:
         pred = self._predict(self.state_table, None, torch.arange(len(self.proto.state)))
@@ -196,8 +221,13 @@ class HeadGame:
         return reward
 
     def score(self, role: str) -> float:
+        return self.scores(role)[0]
+
+    def scores(self, role: str, head: torch.Tensor | None = None) -> tuple[float, float]:
+        """``(mIoU, class-balanced cross-entropy)`` on ``role`` of ``head`` (default: the
+        current head)."""
         x, y = self._split(role)
-        return split_scores(x, y, self.head, self.std, self.C)[0]
+        return split_scores(x, y, self.head if head is None else head, self.std, self.C)
 
     def snapshot(self) -> tuple:
         """The episode's state (:meth:`restore` returns to it; lookaheads and probes)."""

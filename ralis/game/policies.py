@@ -3,7 +3,9 @@
 Each maps an :class:`~ralis.game.base.Observation` and a generator to ``[K]`` indices into the
 pools' ``N`` candidates. ``oracle`` knows the ground truth of the game's pool (it picks, in each
 pool, the candidate whose labelled pixels the current model gets most wrong); no real labelling
-policy can, so it bounds what a policy could gain.
+policy can, so it bounds what a policy could gain. ``lookahead`` knows it too: it picks the
+candidate predicted to lower the reward split's loss most (a first-order one-step lookahead,
+:mod:`ralis.game.influence`; head game only).
 """
 
 from __future__ import annotations
@@ -40,3 +42,8 @@ def entropy_policy(obs: Observation, generator: torch.Generator) -> torch.Tensor
 @FIXED_POLICIES.register("oracle")
 def error_oracle(obs: Observation, generator: torch.Generator) -> torch.Tensor:
     return best_of(obs.error)
+
+
+@FIXED_POLICIES.register("lookahead")
+def lookahead_oracle(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+    return best_of(obs.lookahead)

@@ -1,0 +1,98 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import spearmanr
+
+from ralis.game.head_fit import fit_head, head_logits, head_loss, zero_head
+from ralis.game.influence import (
+    conjugate_gradient,
+    hessian_vector_product,
+    influence_direction,
+    loss_gradient,
+    pixel_influence,
+)
+from ralis.game.policies import FIXED_POLICIES
+
+
+def _blobs(n=300, f=4, c=3, seed=0, spread=1.5):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(c, (n,), generator=g)
+    centres = torch.randn(c, f, generator=g) * 1.5
+    return centres[y] + spread * torch.randn(n, f, generator=g), y
+
+
+def _weighted_ce(x, y, w, weight):
+    return F.cross_entropy(head_logits(x, w), y, weight=weight)
+
+
+def test_loss_gradient_matches_autograd_with_and_without_class_weights():
+    x, y = _blobs()
+    w = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    for weight in (None, torch.tensor([0.2, 1.0, 3.0])):
+        ww = w.clone().requires_grad_(True)
+        _weighted_ce(x, y, ww, weight).backward()
+        assert torch.allclose(loss_gradient(x, y, w, weight), ww.grad, atol=1e-6)
+
+
+def test_hessian_vector_product_matches_the_autograd_hessian_of_the_head_loss():
+    x, y = _blobs(n=80)
+    w = torch.randn(5, 3, generator=torch.Generator().manual_seed(2))
+    v = torch.randn(5, 3, generator=torch.Generator().manual_seed(3))
+    _, hv = torch.autograd.functional.hvp(lambda ww: head_loss(ww, x, y, 0.3), w, v)
+    assert torch.allclose(hessian_vector_product(x, w, v, 0.3), hv, atol=1e-5)
+
+
+def test_conjugate_gradient_solves_a_known_system():
+    a = torch.tensor([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 2.0]])
+    x_true = torch.tensor([1.0, -2.0, 0.5])
+    sol = conjugate_gradient(lambda v: a @ v, a @ x_true, iterations=10)
+    assert torch.allclose(sol, x_true, atol=1e-5)
+
+
+def test_influence_predicts_the_exact_refit_change_of_the_reward_loss():
+    """Known answer: adding a few pixels and refitting to convergence changes the reward
+    split's loss by about -(1/P) x their summed influence (first order in 1/P)."""
+    xa, ya = _blobs(n=760, seed=4)  # one distribution: fit set, reward split, candidates
+    x, y, xr, yr = xa[:400], ya[:400], xa[400:700], ya[400:700]
+    cand, ycand = xa[700:], ya[700:]
+    l2, iters = 0.05, 300
+    w = fit_head(x, y, zero_head(4, 3), l2, iters)
+    base = float(_weighted_ce(xr, yr, w, None))
+    v = influence_direction(x, w, l2, xr, yr, None, iterations=100, damping=0.0)
+    predicted, exact = [], []
+    for k in range(20):  # groups of 3 candidate pixels
+        idx = torch.arange(3 * k, 3 * k + 3)
+        predicted.append(float(pixel_influence(cand[idx], ycand[idx], w, v).sum()) / 400)
+        w2 = fit_head(torch.cat([x, cand[idx]]), torch.cat([y, ycand[idx]]), w, l2, iters)
+        exact.append(base - float(_weighted_ce(xr, yr, w2, None)))
+    assert spearmanr(predicted, exact).statistic > 0.9
+    pt, et = torch.tensor(predicted), torch.tensor(exact)
+    assert float((pt * et).sum() / (pt * pt).sum()) == pytest.approx(1.0, abs=0.25)
+
+
+def test_the_head_games_lookahead_ranks_candidates_as_exact_refits_do(make_game):
+    game = make_game()
+    game.reset(1)
+    obs = game.observe()
+    scores = obs.lookahead
+    assert scores.shape == obs.pools.shape and torch.equal(scores, game.lookahead(
+        obs.pools, game.head))  # deterministic
+    base_ce = game.scores("reward")[1]
+    snap = game.snapshot()
+    exact = torch.zeros_like(scores)
+    for k in range(obs.pools.shape[0]):
+        for n, r in enumerate(obs.pools[k]):
+            game.pool.label(r.view(1), 1)
+            game.oracle.label(r.view(1))
+            exact[k, n] = base_ce - game.scores("reward", game.fit())[1]
+            game.restore(snap)
+    assert torch.equal(FIXED_POLICIES.get("lookahead")(obs, None), scores.argmax(1))
+    agree = (scores.argmax(1) == exact.argmax(1)).float().mean()
+    rho = spearmanr(scores.reshape(-1), exact.reshape(-1)).statistic
+    assert rho > 0.6 and agree >= 0.5
+
+
+def test_the_net_game_offers_no_lookahead(make_game):
+    obs = make_game("net").observe()
+    with pytest.raises(ValueError, match="agent.game=head"):
+        obs.lookahead
