@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ralis.config.schema import AGENT_MODES, RunConfig, flatten_config, to_dict
+from ralis.config.schema import AGENT_MODES, IMITATION_EXPERTS, RunConfig, flatten_config, to_dict
 from ralis.errors import ConfigError
 
 
@@ -69,6 +69,12 @@ def validate(cfg: RunConfig) -> RunConfig:
          "agent.grad_clip, target_clip and search_sigma must be > 0, search_elite and "
          "search_smoothing in (0, 1]"),
         (0 <= cfg.agent.imitation_beta <= 1, "agent.imitation_beta must be in [0, 1]"),
+        (cfg.agent.imitation_expert in IMITATION_EXPERTS,
+         f"agent.imitation_expert must be one of {', '.join(IMITATION_EXPERTS)}, got "
+         f"{cfg.agent.imitation_expert!r}"),
+        (cfg.agent.imitation_expert != "lookahead" or cfg.agent.game == "head",
+         "agent.imitation_expert=lookahead needs agent.game=head (the net game cannot look "
+         "ahead)"),
         (cfg.agent.kl_mode in ("adaptive", "fixed"), "agent.kl_mode must be 'adaptive' or 'fixed'"),
         (cfg.agent.train_passes >= 1, "agent.train_passes must be >= 1"),
         (cfg.agent.net_regions in ("new", "all"), "agent.net_regions must be 'new' or 'all'"),

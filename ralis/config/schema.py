@@ -131,6 +131,8 @@ class AgentConfig:
     search_sigma: float = 0.3  # search: the Gaussian's starting SD per descriptor weight
     head_start_iterations: int = 200  # head game: L-BFGS iterations of the start head
     imitation_beta: float = 0.5  # imitation: expert share in episode i is imitation_beta**(i-1)
+    imitation_expert: str = "oracle"  # imitation: "oracle" (worst-predicted candidate) or
+    # "lookahead" (largest predicted drop of D_R's loss; head game)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ class RunConfig:
 
 
 AGENT_MODES = ("faithful", "fixed", "credit", "search", "imitation")
+IMITATION_EXPERTS = ("oracle", "lookahead")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

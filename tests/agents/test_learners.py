@@ -11,10 +11,12 @@ import torch
 import ralis.agents.credit as credit_mod
 import ralis.agents.imitation as imitation_mod
 from ralis.config import apply_overrides, get_preset
+from ralis.config.checks import validate
 from ralis.data.protocol import load_protocol
 from ralis.errors import RalisError
 from ralis.game.head import HeadGame
 from ralis.game.heldout import MAX_TRAINING_EPISODES, SELECTION_EPISODES, evaluate, fixed_pick
+from ralis.game.policies import FIXED_POLICIES
 from ralis.loop.agent import train_agent
 from ralis.loop.simulate import simulate
 from ralis.report.heldout import heldout_section
@@ -156,3 +158,26 @@ def test_imitation_follows_its_expert_schedule_and_its_guard_stops_a_divergence(
                         lambda self, entries: real(self, entries) * float("nan"))
     with pytest.raises(RalisError, match="imitation learner diverged.*lower agent.lr"):
         train_agent(cfg, tmp_path / "nan", progress=False, proto=proto)
+
+
+def test_imitation_learns_from_the_expert_it_is_given(proto, tmp_path, monkeypatch):
+    """agent.imitation_expert picks the fixed policy whose picks are the targets: with
+    ``lookahead`` every step asks the lookahead oracle and never the error oracle, and the
+    learner's agreement is measured against the lookahead's picks; the net game refuses it."""
+    calls = {"lookahead": 0, "oracle": 0}
+    for name in calls:
+        real = FIXED_POLICIES.get(name)
+
+        def spy(obs, g, real=real, name=name):
+            calls[name] += 1
+            return real(obs, g)
+        monkeypatch.setitem(FIXED_POLICIES._items, name, spy)
+    cfg = apply_overrides(_cfg("imitation"), ["agent.episodes=2", "agent.heldout_every=2",
+                                              "agent.batch_size=2",
+                                              "agent.imitation_expert=lookahead"])
+    summary = train_agent(cfg, tmp_path / "la", progress=False, proto=proto)
+    steps = len(summary["episodes_log"]) * (cfg.agent.episode_budget // cfg.al.regions_per_step)
+    assert calls == {"lookahead": steps, "oracle": 0}
+    with pytest.raises(RalisError, match="imitation_expert=lookahead needs agent.game=head"):
+        validate(apply_overrides(get_preset("synthetic-tiny"),
+                                 ["agent.mode=imitation", "agent.imitation_expert=lookahead"]))

@@ -95,4 +95,4 @@ def test_the_head_games_lookahead_ranks_candidates_as_exact_refits_do(make_game)
 def test_the_net_game_offers_no_lookahead(make_game):
     obs = make_game("net").observe()
     with pytest.raises(ValueError, match="agent.game=head"):
-        obs.lookahead
+        FIXED_POLICIES.get("lookahead")(obs, None)
