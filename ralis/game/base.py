@@ -62,7 +62,7 @@ class Observation:
     labelled: torch.Tensor
     make_state: Callable[[], torch.Tensor] = field(repr=False, default=None)
     make_actions: Callable[[], torch.Tensor] = field(repr=False, default=None)
-    make_lookahead: Callable[[], torch.Tensor] | None = field(repr=False, default=None)
+    make_lookahead: Callable[[str], torch.Tensor] | None = field(repr=False, default=None)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -79,12 +79,18 @@ class Observation:
 
     @property
     def lookahead(self) -> torch.Tensor:
+        return self.lookahead_of("truth")
+
+    def lookahead_of(self, kind: str) -> torch.Tensor:
+        """``[K, N]`` lookahead scores: ``truth`` (ground truth, for oracles) or a label-free
+        kind (:data:`ralis.game.influence.UNLABELLED`)."""
         if self.make_lookahead is None:
-            raise ValueError("this game offers no lookahead; the lookahead oracle needs "
+            raise ValueError("this game offers no lookahead; the lookahead policies need "
                              "agent.game=head")
-        if "lookahead" not in self._cache:
-            self._cache["lookahead"] = self.make_lookahead()
-        return self._cache["lookahead"]
+        key = f"lookahead-{kind}"
+        if key not in self._cache:
+            self._cache[key] = self.make_lookahead(kind)
+        return self._cache[key]
 
 
 class Game(Protocol):

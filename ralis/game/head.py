@@ -30,7 +30,7 @@ from ralis.errors import ConfigError
 from ralis.game.base import GAMES, SPLIT_ROLES, Observation, episode_copy
 from ralis.game.candidates import candidate_images, view_candidates
 from ralis.game.head_fit import Standardizer, fit_head, head_logits, zero_head
-from ralis.game.influence import influence_direction, pixel_influence
+from ralis.game.influence import influence_direction, pixel_influence, unlabelled_influence
 from ralis.game.pixels import PixelTable, extract_pixels
 from ralis.metrics import confusion_matrix, mean_iou
 from ralis.models.inference import Prediction
@@ -165,13 +165,15 @@ class HeadGame:
                               self.labelled_distribution(), self._state(), self.spec,
                               self.ignore)
         head = self.head
-        obs.make_lookahead = lambda: self.lookahead(pools, head)
+        obs.make_lookahead = lambda kind: self.lookahead(pools, head, kind)
         return obs
 
-    def lookahead(self, pools: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+    def lookahead(self, pools: torch.Tensor, head: torch.Tensor, kind: str = "truth"
+                  ) -> torch.Tensor:
         """``[K, N]``: each candidate's predicted drop of D_R's class-balanced cross-entropy
-        if it were labelled next (:mod:`ralis.game.influence`; reads the pool's ground truth),
-        for the head ``head`` fitted on the labels so far."""
+        if it were labelled next (:mod:`ralis.game.influence`), for the head ``head`` fitted on
+        the labels so far. ``kind="truth"`` reads the pool's ground truth; ``"pseudo"`` and
+        ``"expected"`` do not (:func:`~ralis.game.influence.unlabelled_influence`)."""
         a, t = self.cfg.agent, self.pool_table
         rows = self.labelled_rows()
         x_fit = torch.cat([self.x0, self.pool_x[rows]])
@@ -182,9 +184,12 @@ class HeadGame:
         counts = torch.bincount(y_r, minlength=self.C).float()
         weight = torch.where(counts > 0, 1.0 / counts.clamp_min(1.0), torch.zeros_like(counts))
         v = influence_direction(x_fit, head, a.head_l2, xs_r, y_r, weight)
-        cand = torch.isin(t.regions, pools.reshape(-1)) & (t.labels != self.ignore)
-        cand = (cand & self.fit_rows).nonzero().squeeze(1)
-        drop = pixel_influence(self.pool_x[cand], t.labels[cand], head, v)
+        cand = torch.isin(t.regions, pools.reshape(-1)) & self.fit_rows
+        if kind == "truth":  # a label-free kind does not know which pixels are void either
+            cand &= t.labels != self.ignore
+        cand = cand.nonzero().squeeze(1)
+        drop = (pixel_influence(self.pool_x[cand], t.labels[cand], head, v) if kind == "truth"
+                else unlabelled_influence(self.pool_x[cand], head, v, kind))
         total = torch.zeros(len(self.images) * self.regions.per_image, dtype=drop.dtype)
         return total.index_add_(0, t.regions[cand], drop)[pools]
 

@@ -22,7 +22,11 @@ import torch.nn.functional as F
 from ralis.game.head_fit import head_logits
 
 __all__ = ["loss_gradient", "hessian_vector_product", "conjugate_gradient", "pixel_influence",
-           "influence_direction"]
+           "influence_direction", "unlabelled_influence", "UNLABELLED"]
+
+UNLABELLED = ("pseudo", "expected")
+"""Label-free variants (:func:`unlabelled_influence`): they read the reward split's labels,
+which a real run has, and never the candidates'."""
 
 
 def _with_bias(x: torch.Tensor) -> torch.Tensor:
@@ -107,3 +111,20 @@ def pixel_influence(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, v: torch.
     p = torch.softmax(head_logits(x, w), dim=1)
     r = p - F.one_hot(y, w.shape[1]).to(p.dtype)
     return ((_with_bias(x) @ v) * r).sum(1)
+
+
+def unlabelled_influence(x: torch.Tensor, w: torch.Tensor, v: torch.Tensor, kind: str
+                         ) -> torch.Tensor:
+    """``[P]``: :func:`pixel_influence` without the pixels' labels. With ``u = [x, 1] v`` and
+    ``s_c = u . p - u_c`` (the drop if the label were ``c``): ``pseudo`` takes the predicted
+    class, ``s_argmax p``; ``expected`` the expected magnitude ``sum_c p_c |s_c|`` (the
+    expectation of ``s`` itself is 0: a label drawn from the model's own belief moves nothing
+    to first order)."""
+    p = torch.softmax(head_logits(x, w), dim=1)
+    u = _with_bias(x) @ v  # [P, C]
+    s = (u * p).sum(1, keepdim=True) - u  # [P, C]
+    if kind == "pseudo":
+        return s.gather(1, p.argmax(1, keepdim=True)).squeeze(1)
+    if kind == "expected":
+        return (p * s.abs()).sum(1)
+    raise ValueError(f"unknown unlabelled influence {kind!r}; valid: {', '.join(UNLABELLED)}")

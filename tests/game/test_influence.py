@@ -10,6 +10,7 @@ from ralis.game.influence import (
     influence_direction,
     loss_gradient,
     pixel_influence,
+    unlabelled_influence,
 )
 from ralis.game.policies import FIXED_POLICIES
 
@@ -96,3 +97,36 @@ def test_the_net_game_offers_no_lookahead(make_game):
     obs = make_game("net").observe()
     with pytest.raises(ValueError, match="agent.game=head"):
         FIXED_POLICIES.get("lookahead")(obs, None)
+
+
+def test_unlabelled_influence_known_answers():
+    x, y = _blobs(n=50, seed=6)
+    w = torch.randn(5, 3, generator=torch.Generator().manual_seed(7))
+    v = torch.randn(5, 3, generator=torch.Generator().manual_seed(8))
+    p = torch.softmax(head_logits(x, w), dim=1)
+    per_label = torch.stack([pixel_influence(x, torch.full_like(y, c), w, v) for c in range(3)],
+                            dim=1)  # [P, C]: the drop if every pixel were class c
+    assert torch.allclose((p * per_label).sum(1), torch.zeros(50), atol=1e-5)  # E_p = 0
+    assert torch.allclose(unlabelled_influence(x, w, v, "pseudo"),
+                          pixel_influence(x, p.argmax(1), w, v), atol=1e-6)
+    assert torch.allclose(unlabelled_influence(x, w, v, "expected"),
+                          (p * per_label.abs()).sum(1), atol=1e-6)
+    with pytest.raises(ValueError, match="valid: pseudo, expected"):
+        unlabelled_influence(x, w, v, "truth")
+
+
+def test_label_free_lookaheads_never_read_the_candidates_labels(make_game):
+    game = make_game()
+    game.reset(1)
+    obs = game.observe()
+    before = {k: obs.lookahead_of(k) for k in ("pseudo", "expected", "truth")}
+    g = torch.Generator().manual_seed(3)
+    labels = game.pool_table.labels
+    game.pool_table.labels = torch.randint(0, game.C, labels.shape, generator=g)
+    after = {k: game.lookahead(obs.pools, game.head, k) for k in before}
+    game.pool_table.labels = labels
+    assert torch.equal(before["pseudo"], after["pseudo"])
+    assert torch.equal(before["expected"], after["expected"])
+    assert not torch.equal(before["truth"], after["truth"])
+    for name, kind in (("lookahead-pseudo", "pseudo"), ("lookahead-expected", "expected")):
+        assert torch.equal(FIXED_POLICIES.get(name)(obs, None), before[kind].argmax(1))
