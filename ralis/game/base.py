@@ -49,9 +49,10 @@ class Observation:
     ``labelled [C]`` the class shares of the pixels labelled so far. The query network's inputs,
     ``state [R_S, Ds]`` and ``actions [K, N, Da]`` (:mod:`ralis.rl.state_features`,
     :mod:`ralis.rl.action_features`), are computed
-    the first time they are read (fixed policies never need them), as is ``lookahead [K, N]``
-    (ground truth, for oracles only: each candidate's predicted drop of the reward split's loss,
-    :mod:`ralis.game.influence`), which only games that can look ahead offer.
+    the first time they are read (fixed policies never need them), as are the lookahead scores
+    ``[K, N]`` (:meth:`lookahead_of`: each candidate's predicted drop of the reward split's loss,
+    :mod:`ralis.game.influence`; ``lookahead`` reads the ground truth, for oracles only), which
+    only games that can look ahead offer.
     """
 
     step: int
