@@ -103,7 +103,7 @@ class HeadGame:
         self.pool_x = self.std(self.pool_table.features)
         self.state_table = self._table(proto.state)
         self._scored: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._reward_x: torch.Tensor | None = None  # D_R standardised, for lookaheads
+        self._reward_lookahead: tuple | None = None  # D_R standardised + class weights
         self.head = self.start_head
         self.start_score = self.score("reward")
         self.last: dict = {}
@@ -177,12 +177,12 @@ class HeadGame:
         a, t = self.cfg.agent, self.pool_table
         rows = self.labelled_rows()
         x_fit = torch.cat([self.x0, self.pool_x[rows]])
-        x_r, y_r = self._split("reward")
-        if self._reward_x is None:
-            self._reward_x = self.std(x_r)
-        xs_r = self._reward_x
-        counts = torch.bincount(y_r, minlength=self.C).float()
-        weight = torch.where(counts > 0, 1.0 / counts.clamp_min(1.0), torch.zeros_like(counts))
+        if self._reward_lookahead is None:  # the class-balanced mean: weight 1 / class count
+            x_r, y_r = self._split("reward")
+            counts = torch.bincount(y_r, minlength=self.C).float()
+            self._reward_lookahead = (self.std(x_r), y_r, torch.where(
+                counts > 0, 1.0 / counts.clamp_min(1.0), torch.zeros_like(counts)))
+        xs_r, y_r, weight = self._reward_lookahead
         v = influence_direction(x_fit, head, a.head_l2, xs_r, y_r, weight)
         cand = torch.isin(t.regions, pools.reshape(-1)) & self.fit_rows
         if kind == "truth":  # a label-free kind does not know which pixels are void either
@@ -197,17 +197,21 @@ class HeadGame:
         pred = self._predict(self.state_table, None, torch.arange(len(self.proto.state)))
         return state_from(pred, self.proto.regions_of(self.proto.state), self.spec)
 
-    def labelled_rows(self) -> torch.Tensor:
-        """Pool-table rows inside labelled regions with a label (one feature pixel in
-        ``agent.head_stride`` per direction), in row order."""
+    def labelled_rows(self, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Pool-table rows inside labelled regions (and the regions ``extra``, if given) with a
+        label (one feature pixel in ``agent.head_stride`` per direction), in row order."""
         ids = self.pool.labelled_ids()
+        if extra is not None:
+            ids = torch.cat([ids, extra])
         t = self.pool_table
         inside = torch.isin(t.regions, ids) & (t.labels != self.ignore) & self.fit_rows
         return inside.nonzero().squeeze(1)
 
-    def fit(self) -> torch.Tensor:
-        """The head on the start sample plus every labelled region (from the start head)."""
-        rows = self.labelled_rows()
+    def fit(self, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """The head on the start sample plus every labelled region (from the start head);
+        ``extra`` region ids are fitted as if labelled too (an exact lookahead; the episode's
+        state does not change)."""
+        rows = self.labelled_rows(extra)
         x = torch.cat([self.x0, self.pool_x[rows]])
         y = torch.cat([self.y0, self.pool_table.labels[rows]])
         a = self.cfg.agent
@@ -218,8 +222,7 @@ class HeadGame:
         self.pool.label(chosen, self.step)
         self.oracle.label(chosen)
         self.head = self.fit()
-        x, y = self._split("reward")
-        miou, ce = split_scores(x, y, self.head, self.std, self.C)
+        miou, ce = self.scores("reward")
         reward = 100.0 * (miou - self.past)
         self.past = miou
         self.last = {"reward_miou": miou, "reward_ce": ce}

@@ -104,25 +104,30 @@ def influence_direction(x: torch.Tensor, w: torch.Tensor, l2: float, x_r: torch.
                               g, iterations, damping).float()
 
 
+def _label_drops(x: torch.Tensor, w: torch.Tensor, v: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(p, s)``, both ``[P, C]``: the head's probabilities and, with ``u = [x, 1] v``,
+    ``s_c = u . p - u_c``: ``grad ce . v`` if the pixel's label were ``c``."""
+    p = torch.softmax(head_logits(x, w), dim=1)
+    u = _with_bias(x) @ v
+    return p, (u * p).sum(1, keepdim=True) - u
+
+
 def pixel_influence(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, v: torch.Tensor
                     ) -> torch.Tensor:
     """``[P]``: ``grad ce_i . v`` per labelled pixel ``(x [P, F], y [P])``; summed over a
     region's pixels, the predicted drop of ``L_R`` per unit weight when the region is added."""
-    p = torch.softmax(head_logits(x, w), dim=1)
-    r = p - F.one_hot(y, w.shape[1]).to(p.dtype)
-    return ((_with_bias(x) @ v) * r).sum(1)
+    _, s = _label_drops(x, w, v)
+    return s.gather(1, y[:, None]).squeeze(1)
 
 
 def unlabelled_influence(x: torch.Tensor, w: torch.Tensor, v: torch.Tensor, kind: str
                          ) -> torch.Tensor:
-    """``[P]``: :func:`pixel_influence` without the pixels' labels. With ``u = [x, 1] v`` and
-    ``s_c = u . p - u_c`` (the drop if the label were ``c``): ``pseudo`` takes the predicted
-    class, ``s_argmax p``; ``expected`` the expected magnitude ``sum_c p_c |s_c|`` (the
-    expectation of ``s`` itself is 0: a label drawn from the model's own belief moves nothing
-    to first order)."""
-    p = torch.softmax(head_logits(x, w), dim=1)
-    u = _with_bias(x) @ v  # [P, C]
-    s = (u * p).sum(1, keepdim=True) - u  # [P, C]
+    """``[P]``: :func:`pixel_influence` without the pixels' labels, from ``s_c`` (the drop if
+    the label were ``c``): ``pseudo`` takes the predicted class, ``s_argmax p``; ``expected``
+    the expected magnitude ``sum_c p_c |s_c|`` (the expectation of ``s`` itself is 0: a label
+    drawn from the model's own belief moves nothing to first order)."""
+    p, s = _label_drops(x, w, v)
     if kind == "pseudo":
         return s.gather(1, p.argmax(1, keepdim=True)).squeeze(1)
     if kind == "expected":

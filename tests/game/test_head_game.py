@@ -73,3 +73,16 @@ def test_oracle_beats_random_on_the_labels_it_was_built_from(make_game):
     err = obs.error
     assert err.gather(1, oracle[:, None]).sum() >= err.gather(1, rand[:, None]).sum()
     assert torch.equal(FIXED_POLICIES.get("entropy")(obs, None), obs.entropy.argmax(1))
+
+
+def test_fit_with_extra_regions_equals_labelling_them_and_changes_nothing(make_game):
+    game = make_game()
+    game.reset(1)
+    obs = game.observe()
+    game.play(obs.pools[:, 0])
+    extra = game.observe().pools[:2, 1]
+    before = (game.pool.labelled_ids().clone(), game.head.clone())
+    looked = game.fit(extra)
+    assert torch.equal(game.pool.labelled_ids(), before[0]) and torch.equal(game.head, before[1])
+    game.pool.label(extra, game.step + 1)
+    assert torch.equal(looked, game.fit())  # bit for bit
