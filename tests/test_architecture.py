@@ -189,6 +189,12 @@ def test_no_module_over_400_lines():
     assert not long, f"modules over {MAX_LINES} lines (split them by concept): {long}"
 
 
+def test_no_benchmark_script_over_400_lines():
+    long = {p.name: n for p in sorted((ROOT / "benchmarks").glob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"benchmark scripts over {MAX_LINES} lines (split them by concept): {long}"
+
+
 @pytest.mark.parametrize("module, source, expected", [
     ("ralis.files.probe", "from ralis.loop.simulate import simulate\n", "layer"),
     ("ralis.files.probe", "def f():\n    from ralis.cli import main\n", "layer"),
