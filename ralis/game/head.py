@@ -30,7 +30,8 @@ from ralis.errors import ConfigError
 from ralis.game.base import GAMES, SPLIT_ROLES, Observation, episode_copy
 from ralis.game.candidates import candidate_images, view_candidates
 from ralis.game.head_fit import Standardizer, fit_head, head_logits, zero_head
-from ralis.game.influence import influence_direction, pixel_influence, unlabelled_influence
+from ralis.game.influence import (class_bias, influence_direction, pixel_influence,
+                                  unlabelled_influence)
 from ralis.game.pixels import PixelTable, extract_pixels
 from ralis.metrics import confusion_matrix, mean_iou
 from ralis.models.inference import Prediction
@@ -188,8 +189,9 @@ class HeadGame:
         if kind == "truth":  # a label-free kind does not know which pixels are void either
             cand &= t.labels != self.ignore
         cand = cand.nonzero().squeeze(1)
+        bias = (class_bias(head_logits(xs_r, head), y_r) if kind == "calibrated" else None)
         drop = (pixel_influence(self.pool_x[cand], t.labels[cand], head, v) if kind == "truth"
-                else unlabelled_influence(self.pool_x[cand], head, v, kind))
+                else unlabelled_influence(self.pool_x[cand], head, v, kind, bias))
         total = torch.zeros(len(self.images) * self.regions.per_image, dtype=drop.dtype)
         return total.index_add_(0, t.regions[cand], drop)[pools]
 

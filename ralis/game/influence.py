@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from ralis.game.head_fit import head_logits
 
 __all__ = ["loss_gradient", "hessian_vector_product", "conjugate_gradient", "pixel_influence",
-           "influence_direction", "unlabelled_influence", "UNLABELLED"]
+           "influence_direction", "unlabelled_influence", "class_bias", "UNLABELLED"]
 
-UNLABELLED = ("pseudo", "expected")
+UNLABELLED = ("pseudo", "expected", "calibrated")
 """Label-free variants (:func:`unlabelled_influence`): they read the reward split's labels,
 which a real run has, and never the candidates'."""
 
@@ -121,15 +121,40 @@ def pixel_influence(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, v: torch.
     return s.gather(1, y[:, None]).squeeze(1)
 
 
-def unlabelled_influence(x: torch.Tensor, w: torch.Tensor, v: torch.Tensor, kind: str
-                         ) -> torch.Tensor:
+def class_bias(logits: torch.Tensor, y: torch.Tensor, iterations: int = 25,
+               ridge: float = 1e-3) -> torch.Tensor:
+    """``b [C]`` minimising ``mean_i ce(logits_i + b, y_i) + ridge / 2 |b|^2`` (Newton, float64):
+    the shift of the head's log-odds that calibrates it on held-out labelled pixels
+    ``(logits [P, C], y [P])``, e.g. for the prior shift between the labelled set's class mix
+    and the images'. A class absent from ``y`` is pushed down, softly (the ridge)."""
+    z, C = logits.double(), logits.shape[1]
+    onehot = F.one_hot(y, C).double()
+    b = torch.zeros(C, dtype=torch.float64)
+    for _ in range(iterations):
+        q = torch.softmax(z + b, dim=1)
+        grad = (q - onehot).mean(0) + ridge * b
+        hess = torch.diag(q.mean(0)) - q.T @ q / len(q) + ridge * torch.eye(C, dtype=z.dtype)
+        b = b - torch.linalg.solve(hess, grad)
+    return b.float()
+
+
+def unlabelled_influence(x: torch.Tensor, w: torch.Tensor, v: torch.Tensor, kind: str,
+                         bias: torch.Tensor | None = None) -> torch.Tensor:
     """``[P]``: :func:`pixel_influence` without the pixels' labels, from ``s_c`` (the drop if
     the label were ``c``): ``pseudo`` takes the predicted class, ``s_argmax p``; ``expected``
     the expected magnitude ``sum_c p_c |s_c|`` (the expectation of ``s`` itself is 0: a label
-    drawn from the model's own belief moves nothing to first order)."""
+    drawn from the model's own belief moves nothing to first order); ``calibrated`` the
+    expectation ``sum_c q_c s_c`` under a calibrated belief ``q = softmax(logits + bias)``
+    (``bias [C]`` from :func:`class_bias` on the reward split; nonzero where ``q`` and the
+    head's own ``p`` disagree)."""
     p, s = _label_drops(x, w, v)
     if kind == "pseudo":
         return s.gather(1, p.argmax(1, keepdim=True)).squeeze(1)
     if kind == "expected":
         return (p * s.abs()).sum(1)
+    if kind == "calibrated":
+        if bias is None:
+            raise ValueError("the calibrated influence needs the class bias (class_bias)")
+        q = torch.softmax(head_logits(x, w) + bias, dim=1)
+        return (q * s).sum(1)
     raise ValueError(f"unknown unlabelled influence {kind!r}; valid: {', '.join(UNLABELLED)}")

@@ -5,9 +5,9 @@ pools' ``N`` candidates. ``oracle`` knows the ground truth of the game's pool (i
 pool, the candidate whose labelled pixels the current model gets most wrong); no real labelling
 policy can, so it bounds what a policy could gain. ``lookahead`` knows it too: it picks the
 candidate predicted to lower the reward split's loss most (a first-order one-step lookahead,
-:mod:`ralis.game.influence`; head game only). ``lookahead-pseudo`` and ``lookahead-expected``
-are its label-free variants: they read the reward split's labels (a real run has them) and the
-model's predictions for the candidates, never the candidates' labels.
+:mod:`ralis.game.influence`; head game only). ``lookahead-pseudo``, ``lookahead-expected`` and
+``lookahead-calibrated`` are its label-free variants: they read the reward split's labels (a real
+run has them) and the model's predictions for the candidates, never the candidates' labels.
 """
 
 from __future__ import annotations
@@ -59,3 +59,8 @@ def pseudo_lookahead(obs: Observation, generator: torch.Generator) -> torch.Tens
 @FIXED_POLICIES.register("lookahead-expected")
 def expected_lookahead(obs: Observation, generator: torch.Generator) -> torch.Tensor:
     return best_of(obs.lookahead_of("expected"))
+
+
+@FIXED_POLICIES.register("lookahead-calibrated")
+def calibrated_lookahead(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+    return best_of(obs.lookahead_of("calibrated"))

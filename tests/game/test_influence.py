@@ -5,6 +5,7 @@ from scipy.stats import spearmanr
 
 from ralis.game.head_fit import fit_head, head_logits, head_loss, zero_head
 from ralis.game.influence import (
+    class_bias,
     conjugate_gradient,
     hessian_vector_product,
     influence_direction,
@@ -107,15 +108,35 @@ def test_unlabelled_influence_known_answers():
                           pixel_influence(x, p.argmax(1), w, v), atol=1e-6)
     assert torch.allclose(unlabelled_influence(x, w, v, "expected"),
                           (p * per_label.abs()).sum(1), atol=1e-6)
-    with pytest.raises(ValueError, match="valid: pseudo, expected"):
+    shift = torch.tensor([0.5, -1.0, 0.3])  # calibrated: the expectation under q = p * e^shift
+    q = torch.softmax(head_logits(x, w) + shift, dim=1)
+    assert torch.allclose(unlabelled_influence(x, w, v, "calibrated", shift),
+                          (q * per_label).sum(1), atol=1e-6)
+    assert torch.allclose(unlabelled_influence(x, w, v, "calibrated", torch.zeros(3)),
+                          torch.zeros(50), atol=1e-5)  # a calibrated head: q = p, nothing moves
+    with pytest.raises(ValueError, match="needs the class bias"):
+        unlabelled_influence(x, w, v, "calibrated")
+    with pytest.raises(ValueError, match="valid: pseudo, expected, calibrated"):
         unlabelled_influence(x, w, v, "truth")
+
+
+def test_class_bias_recovers_a_known_prior_shift():
+    g = torch.Generator().manual_seed(11)
+    logits = 2.0 * torch.randn(20000, 4, generator=g)
+    true = torch.tensor([0.8, -0.4, 0.0, -1.2])
+    y = torch.multinomial(torch.softmax(logits + true, dim=1), 1, generator=g).squeeze(1)
+    b = class_bias(logits, y, ridge=1e-6)
+    assert torch.allclose(b - b.mean(), true - true.mean(), atol=0.06)
+    assert torch.allclose(class_bias(logits, torch.multinomial(torch.softmax(logits, 1), 1,
+                                                               generator=g).squeeze(1)),
+                          torch.zeros(4), atol=0.06)  # already calibrated: no shift
 
 
 def test_label_free_lookaheads_never_read_the_candidates_labels(make_game):
     game = make_game()
     game.reset(1)
     obs = game.observe()
-    before = {k: obs.lookahead_of(k) for k in ("pseudo", "expected", "truth")}
+    before = {k: obs.lookahead_of(k) for k in ("pseudo", "expected", "calibrated", "truth")}
     g = torch.Generator().manual_seed(3)
     labels = game.pool_table.labels
     game.pool_table.labels = torch.randint(0, game.C, labels.shape, generator=g)
@@ -123,6 +144,8 @@ def test_label_free_lookaheads_never_read_the_candidates_labels(make_game):
     game.pool_table.labels = labels
     assert torch.equal(before["pseudo"], after["pseudo"])
     assert torch.equal(before["expected"], after["expected"])
+    assert torch.equal(before["calibrated"], after["calibrated"])
     assert not torch.equal(before["truth"], after["truth"])
-    for name, kind in (("lookahead-pseudo", "pseudo"), ("lookahead-expected", "expected")):
+    for kind in ("pseudo", "expected", "calibrated"):
+        name = f"lookahead-{kind}"
         assert torch.equal(FIXED_POLICIES.get(name)(obs, None), before[kind].argmax(1))
