@@ -30,8 +30,12 @@ from ralis.errors import ConfigError
 from ralis.game.base import GAMES, SPLIT_ROLES, Observation, episode_copy
 from ralis.game.candidates import candidate_images, view_candidates
 from ralis.game.head_fit import Standardizer, fit_head, head_logits, zero_head
-from ralis.game.influence import (class_bias, influence_direction, pixel_influence,
-                                  unlabelled_influence)
+from ralis.game.influence import (
+    class_bias,
+    influence_direction,
+    pixel_influence,
+    unlabelled_influence,
+)
 from ralis.game.pixels import PixelTable, extract_pixels
 from ralis.metrics import confusion_matrix, mean_iou
 from ralis.models.inference import Prediction
