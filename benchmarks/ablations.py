@@ -50,7 +50,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ from ralis.rl.observe import FeatureSpec
 from ralis.rl.policy import load_policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its summary module beside it
+from ablations_plan import Agent, Cell, Plan  # noqa: E402
 from ablations_summary import write_summary  # noqa: E402
 
 STUDIES: tuple[str, ...] = ("features", "image_vs_region", "regions_per_step")
@@ -84,58 +85,6 @@ def log(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ the plan
-@dataclass
-class Agent:
-    """One agent of the features study."""
-
-    variant: str
-    cfg: RunConfig
-    out: Path
-
-    @property
-    def policy(self) -> Path:
-        return self.out / "policy.safetensors"
-
-
-@dataclass
-class Cell:
-    """One AL run of one study: a strategy on one seed, in one setting."""
-
-    study: str
-    variant: str  # the ``variant`` column
-    label: tuple[str, ...]  # the row label in the study's Markdown table
-    strategy: str
-    seed: int
-    cfg: RunConfig
-    run_dir: Path
-    unit: str = "region"
-    regions_per_unit: int = 1  # regions of the preset's grid one labelled unit stands for
-    policy: Path | None = None
-    shared: bool = False  # run_dir is another study's identical cell
-
-
-@dataclass
-class Plan:
-    cfg: RunConfig
-    out: Path
-    studies: list[str]
-    seeds: list[int]
-    strategy: str
-    policy: Path | None
-    k_values: tuple[int, ...]
-    proto: Protocol
-    agents: list[Agent] = field(default_factory=list)
-    cells: list[Cell] = field(default_factory=list)
-
-    @property
-    def regions_per_image(self) -> int:
-        return self.proto.grid.per_image
-
-    def pixel_fraction(self, regions: int) -> float:
-        H, W = self.proto.grid.image_size
-        return regions * self.proto.grid.region_pixels / (len(self.proto.pool) * H * W)
-
-
 def _ints(text: str, what: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]

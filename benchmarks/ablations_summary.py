@@ -4,15 +4,14 @@ beside them). Reads a plan built by ``ablations.py``; runs nothing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from ablations_plan import Cell, Plan
 
 from ralis.provenance import git_revision
 from ralis.report.numbers import mean_std
 from ralis.report.runs import collect
 from ralis.report.table import write_csv
-
-if TYPE_CHECKING:  # the plan's types live in the script that builds it
-    from ablations import Cell, Plan
 
 __all__ = ["write_summary"]
 

@@ -5,9 +5,10 @@ For an agent run folder of the head game (its start model and game), at step 1 a
 score of every candidate of every pool (:mod:`ralis.game.influence`: each candidate's
 predicted drop of D_R's class-balanced cross-entropy if labelled next) and asks where each
 policy's pick lands in its pool: ``(L[pick] - mean L) / (max L - mean L)``, 1 for the
-lookahead's own pick, 0 on average for random. Also the Spearman correlation of each
-label-free score with the ground-truth score, per pool. No refits, no episodes played to the
-end: minutes, where gate 1 takes hours. Last line::
+lookahead's own pick, 0 on average for random (mean and median over pools; the ratio is
+bounded by 1 above only, so low-spread pools pull the mean). Also the Spearman correlation of
+each label-free score with the ground-truth score, per pool. No refits, no episodes played to
+the end: minutes, where gate 1 takes hours. A screen, not a verdict. Last line (means)::
 
     label_free_check: GAME step1 / stepN: entropy A / B, lookahead-expected C / D, ...
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import statistics
 import sys
@@ -44,11 +46,12 @@ def pick_quality(truth: torch.Tensor, picks: torch.Tensor) -> list[float]:
     return ((chosen - mean) / (best - mean).clamp_min(1e-12)).tolist()
 
 
-def probe(game, obs, g: torch.Generator) -> dict:
+def probe(obs, g: torch.Generator) -> dict:
     truth = obs.lookahead
     quality = {p: pick_quality(truth, FIXED_POLICIES.get(p)(obs, g)) for p in POLICIES}
     rho = {k: [float(spearmanr(obs.lookahead_of(k)[i], truth[i]).statistic)
                for i in range(truth.shape[0])] for k in UNLABELLED}
+    rho = {k: [None if math.isnan(r) else r for r in v] for k, v in rho.items()}  # tied pools
     return {"step": obs.step, "quality": quality, "rho": rho}
 
 
@@ -67,19 +70,32 @@ def main(argv: list[str] | None = None) -> None:
     for state in range(1, args.states + 1):
         game.reset(710000 + state)
         while (obs := game.observe()) is not None and obs.step <= args.at:
-            g = torch.Generator().manual_seed(step_seed(state, obs.step, "label-free-check"))
+            # the prefix's random picks and the probed policies' draw from separate streams,
+            # so probing a step never moves the states that follow
+            play = torch.Generator().manual_seed(step_seed(state, obs.step, "label-free-play"))
             if obs.step in (1, args.at):
-                rows.append(probe(game, obs, g))
+                g = torch.Generator().manual_seed(step_seed(state, obs.step, "label-free-probe"))
+                rows.append(probe(obs, g))
                 print(f"state {state} step {obs.step}: " + ", ".join(
                     f"{p} {statistics.fmean(q):+.2f}" for p, q in rows[-1]["quality"].items()),
                     flush=True)
-            game.play(obs.pools.gather(1, FIXED_POLICIES.get("random")(obs, g)[:, None])[:, 0])
+            game.play(obs.pools.gather(1, FIXED_POLICIES.get("random")(obs, play)[:, None])
+                      [:, 0])
+    steps = (1, args.at)
+    if not any(r["step"] == args.at for r in rows):
+        sys.exit(f"label_free_check: error: the episodes end before step {args.at}; "
+                 "give a smaller --at")
+
+    def values(key: str, name: str, step: int) -> list[float]:
+        # a pool of equal scores has no rank correlation (None): left out
+        return [v for r in rows if r["step"] == step for v in r[key][name] if v is not None]
 
     def mean(key: str, name: str, step: int) -> float:
-        return statistics.fmean(v for r in rows if r["step"] == step for v in r[key][name])
+        return statistics.fmean(values(key, name, step))
 
-    steps = (1, args.at)
     summary = {"quality": {p: [mean("quality", p, s) for s in steps] for p in POLICIES},
+               "quality_median": {p: [statistics.median(values("quality", p, s))
+                                      for s in steps] for p in POLICIES},
                "rho": {k: [mean("rho", k, s) for s in steps] for k in UNLABELLED}}
     name = args.name or f"{cfg.preset} {cfg.model.name}"
     line = (f"label_free_check: {name} step1 / step{args.at}: " + ", ".join(
@@ -90,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
               "line": line}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json.dumps(result, indent=1) + "\n", args.out)
+    print("median pick position: " + ", ".join(
+        f"{p} {a:+.2f} / {b:+.2f}" for p, (a, b) in summary["quality_median"].items()))
     print("rho with the ground-truth lookahead: " + ", ".join(
         f"{k} {a:+.2f} / {b:+.2f}" for k, (a, b) in summary["rho"].items()))
     print(line)

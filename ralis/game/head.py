@@ -177,8 +177,9 @@ class HeadGame:
                   ) -> torch.Tensor:
         """``[K, N]``: each candidate's predicted drop of D_R's class-balanced cross-entropy
         if it were labelled next (:mod:`ralis.game.influence`), for the head ``head`` fitted on
-        the labels so far. ``kind="truth"`` reads the pool's ground truth; ``"pseudo"`` and
-        ``"expected"`` do not (:func:`~ralis.game.influence.unlabelled_influence`)."""
+        the labels so far. ``kind="truth"`` reads the pool's ground truth; ``"pseudo"``,
+        ``"expected"`` and ``"calibrated"`` do not (they read D_R's labels:
+        :func:`~ralis.game.influence.unlabelled_influence`)."""
         a, t = self.cfg.agent, self.pool_table
         rows = self.labelled_rows()
         x_fit = torch.cat([self.x0, self.pool_x[rows]])

@@ -147,14 +147,15 @@ def unlabelled_influence(x: torch.Tensor, w: torch.Tensor, v: torch.Tensor, kind
     expectation ``sum_c q_c s_c`` under a calibrated belief ``q = softmax(logits + bias)``
     (``bias [C]`` from :func:`class_bias` on the reward split; nonzero where ``q`` and the
     head's own ``p`` disagree)."""
+    if kind == "calibrated":  # sum_c q_c s_c = u . (p - q): exactly 0 where q = p
+        if bias is None:
+            raise ValueError("the calibrated influence needs the class bias (class_bias)")
+        logits = head_logits(x, w)
+        p, q = torch.softmax(logits, dim=1), torch.softmax(logits + bias, dim=1)
+        return ((_with_bias(x) @ v) * (p - q)).sum(1)
     p, s = _label_drops(x, w, v)
     if kind == "pseudo":
         return s.gather(1, p.argmax(1, keepdim=True)).squeeze(1)
     if kind == "expected":
         return (p * s.abs()).sum(1)
-    if kind == "calibrated":
-        if bias is None:
-            raise ValueError("the calibrated influence needs the class bias (class_bias)")
-        q = torch.softmax(head_logits(x, w) + bias, dim=1)
-        return (q * s).sum(1)
     raise ValueError(f"unknown unlabelled influence {kind!r}; valid: {', '.join(UNLABELLED)}")

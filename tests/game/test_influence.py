@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
+import ralis.game.head as head_module
 from ralis.game.head_fit import fit_head, head_logits, head_loss, zero_head
 from ralis.game.influence import (
     class_bias,
@@ -149,3 +150,27 @@ def test_label_free_lookaheads_never_read_the_candidates_labels(make_game):
     for kind in ("pseudo", "expected", "calibrated"):
         name = f"lookahead-{kind}"
         assert torch.equal(FIXED_POLICIES.get(name)(obs, None), before[kind].argmax(1))
+
+
+def test_the_calibrated_lookahead_reads_the_heads_standardised_reward_split(make_game,
+                                                                           monkeypatch):
+    game = make_game()
+    game.reset(1)
+    obs = game.observe()
+    seen = {}
+
+    def recording(logits, y):
+        seen["logits"], seen["y"] = logits, y
+        seen["bias"] = class_bias(logits, y)
+        return seen["bias"]
+
+    monkeypatch.setattr(head_module, "class_bias", recording)
+    calibrated = obs.lookahead_of("calibrated")
+    x_r, y_r = game._split("reward")
+    assert torch.equal(seen["y"], y_r)
+    assert torch.allclose(seen["logits"], head_logits(game.std(x_r), game.head))
+    assert seen["bias"].abs().max() > 1e-3  # the start head is not calibrated on D_R
+    assert calibrated.abs().max() > 1e-6
+    monkeypatch.setattr(head_module, "class_bias", lambda logits, y: torch.zeros(game.C))
+    assert torch.allclose(game.lookahead(obs.pools, game.head, "calibrated"),
+                          torch.zeros_like(calibrated), atol=1e-5)  # q = p: nothing moves
