@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ralis.errors import RalisError  # noqa: E402
 from ralis.report.agents import read_rows  # noqa: E402
@@ -61,6 +62,7 @@ def _figure(curves: dict[str, dict[str, list[dict[str, float]]]], path: Path) ->
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_title(f"agent − {base}")
         ax.set_xlabel("training episode (search: generation)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # judgements fall on episodes
     axes[0].set_ylabel("selection-split mIoU points (mean ± SE)")
     axes[0].legend(fontsize=8, loc="best")
     fig.tight_layout()
