@@ -30,6 +30,7 @@ from scipy.stats import spearmanr
 
 from ralis.agents.start import saved_game
 from ralis.files.atomic import atomic_write_text
+from ralis.game.heldout import random_prefix_states
 from ralis.game.influence import UNLABELLED
 from ralis.game.policies import FIXED_POLICIES
 from ralis.provenance import git_revision
@@ -67,20 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     cfg, _, _, game = saved_game(args.run)
     rows = []
-    for state in range(1, args.states + 1):
-        game.reset(710000 + state)
-        while (obs := game.observe()) is not None and obs.step <= args.at:
-            # the prefix's random picks and the probed policies' draw from separate streams,
-            # so probing a step never moves the states that follow
-            play = torch.Generator().manual_seed(step_seed(state, obs.step, "label-free-play"))
-            if obs.step in (1, args.at):
-                g = torch.Generator().manual_seed(step_seed(state, obs.step, "label-free-probe"))
-                rows.append(probe(obs, g))
-                print(f"state {state} step {obs.step}: " + ", ".join(
-                    f"{p} {statistics.fmean(q):+.2f}" for p, q in rows[-1]["quality"].items()),
-                    flush=True)
-            game.play(obs.pools.gather(1, FIXED_POLICIES.get("random")(obs, play)[:, None])
-                      [:, 0])
+    for state, obs in random_prefix_states(game, 710000, args.states, (1, args.at),
+                                           "label-free-play"):
+        g = torch.Generator().manual_seed(step_seed(state, obs.step, "label-free-probe"))
+        rows.append(probe(obs, g))
+        print(f"state {state} step {obs.step}: " + ", ".join(
+            f"{p} {statistics.fmean(q):+.2f}" for p, q in rows[-1]["quality"].items()),
+            flush=True)
     steps = (1, args.at)
     if not any(r["step"] == args.at for r in rows):
         sys.exit(f"label_free_check: error: the episodes end before step {args.at}; "

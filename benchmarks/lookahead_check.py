@@ -28,6 +28,7 @@ from scipy.stats import spearmanr
 
 from ralis.agents.start import saved_game
 from ralis.files.atomic import atomic_write_text
+from ralis.game.heldout import random_prefix_states
 from ralis.game.policies import FIXED_POLICIES
 from ralis.provenance import git_revision
 from ralis.run.session import step_seed
@@ -80,17 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     cfg, _, _, game = saved_game(args.run)
     rows = []
-    for state in range(1, args.states + 1):
-        game.reset(700000 + state)
-        while (obs := game.observe()) is not None and obs.step <= args.at:
-            g = torch.Generator().manual_seed(step_seed(state, obs.step, "lookahead-check"))
-            if obs.step in (1, args.at):
-                rows += check_state(game, obs, args.pools, g)
-                r = rows[-1]
-                print(f"state {state} step {obs.step}: rho(CE) {r['rho_ce']:+.2f} "
-                      f"rho(mIoU) {r['rho_miou']:+.2f} ({r['exact_wall']:.0f} s a pool)",
-                      flush=True)
-            game.play(obs.pools.gather(1, FIXED_POLICIES.get("random")(obs, g)[:, None])[:, 0])
+    for state, obs in random_prefix_states(game, 700000, args.states, (1, args.at),
+                                           "lookahead-check"):
+        g = torch.Generator().manual_seed(step_seed(state, obs.step, "lookahead-check"))
+        rows += check_state(game, obs, args.pools, g)
+        r = rows[-1]
+        print(f"state {state} step {obs.step}: rho(CE) {r['rho_ce']:+.2f} "
+              f"rho(mIoU) {r['rho_miou']:+.2f} ({r['exact_wall']:.0f} s a pool)", flush=True)
 
     def mean(key, sel=lambda r: True):
         v = [r[key] for r in rows if sel(r)]

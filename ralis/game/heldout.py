@@ -17,7 +17,7 @@ A policy here is a *pick* function, ``Observation -> [K]`` indices into the pool
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -28,7 +28,7 @@ from ralis.run.session import step_seed
 
 __all__ = ["MAX_TRAINING_EPISODES", "SELECTION_EPISODES", "GATE_EPISODES", "selection_episodes",
            "gate_episodes", "check_training_episodes", "play", "fixed_pick", "greedy_pick",
-           "evaluate"]
+           "evaluate", "random_prefix_states"]
 
 MAX_TRAINING_EPISODES = 100_000
 SELECTION_EPISODES = 500_001
@@ -93,3 +93,20 @@ def evaluate(game: Game, picks: dict[str, Callable[[int], Pick]], episodes: Sequ
             rows += [{"seed": episode, "policy": name, "role": r, "miou": game.score(r)}
                      for r in roles]
     return rows
+
+
+def random_prefix_states(game: Game, first: int, count: int, steps: Sequence[int], stream: str
+                         ) -> Iterator[tuple[int, Observation]]:
+    """``(i, obs)`` at each of ``steps`` of episodes ``first + i`` (``i = 1 .. count``), whose
+    pools are played by ``random`` up to the last of ``steps``; the random picks draw from
+    ``step_seed(i, step, stream)`` only, so what a caller does with ``obs`` (before asking for
+    the next one) never moves the states that follow. For probes of a game's states."""
+    last = max(steps)
+    policy = FIXED_POLICIES.get("random")
+    for i in range(1, count + 1):
+        game.reset(first + i)
+        while (obs := game.observe()) is not None and obs.step <= last:
+            if obs.step in steps:
+                yield i, obs
+            g = torch.Generator().manual_seed(step_seed(i, obs.step, stream))
+            game.play(obs.pools.gather(1, policy(obs, g)[:, None])[:, 0])

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 
 from ralis.game.base import Observation
+from ralis.game.influence import UNLABELLED
 from ralis.registry import Registry
 
 __all__ = ["FIXED_POLICIES", "best_of"]
@@ -51,16 +52,12 @@ def lookahead_oracle(obs: Observation, generator: torch.Generator) -> torch.Tens
     return best_of(obs.lookahead)
 
 
-@FIXED_POLICIES.register("lookahead-pseudo")
-def pseudo_lookahead(obs: Observation, generator: torch.Generator) -> torch.Tensor:
-    return best_of(obs.lookahead_of("pseudo"))
+def _label_free(kind: str) -> FixedPolicy:
+    def policy(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+        return best_of(obs.lookahead_of(kind))
+
+    return policy
 
 
-@FIXED_POLICIES.register("lookahead-expected")
-def expected_lookahead(obs: Observation, generator: torch.Generator) -> torch.Tensor:
-    return best_of(obs.lookahead_of("expected"))
-
-
-@FIXED_POLICIES.register("lookahead-calibrated")
-def calibrated_lookahead(obs: Observation, generator: torch.Generator) -> torch.Tensor:
-    return best_of(obs.lookahead_of("calibrated"))
+for _kind in UNLABELLED:  # lookahead-pseudo, lookahead-expected, lookahead-calibrated
+    FIXED_POLICIES.register(f"lookahead-{_kind}")(_label_free(_kind))
